@@ -7,6 +7,12 @@ Precedence, highest first:
     3. stored login  what ``dotdo login`` saved (keychain, then file): endpoint, key, cached JWT
     4. defaults      the local dev platform ``ws://127.0.0.1:8787/rpc`` that ``dotdo dev`` serves
 
+Variables: ``DOTDO_API_KEY``, ``DOTDO_TOKEN`` (alias ``DOTDO_ACCESS_TOKEN``), ``DOTDO_URL``, and
+``DOTDO_<NAME>`` for every tunable: ``DOTDO_ENDPOINT``, ``DOTDO_TIMEOUT``, ``DOTDO_MAX_RETRIES``,
+``DOTDO_RETRY_DELAY``, ``DOTDO_RETRY_MAX_DELAY``, ``DOTDO_RETRY_MULTIPLIER``, ``DOTDO_POOL_SIZE``,
+``DOTDO_POOL_TIMEOUT``, ``DOTDO_DEBUG``, ``DOTDO_COLD_START_TIMEOUT``. Extra ``headers`` can only be
+passed in code.
+
 Rules worth knowing:
 
 - Each tunable setting is resolved on its own, by the order above.
@@ -18,7 +24,9 @@ Rules worth knowing:
   the general, and a CI job can override one part of a shared DSN.
 - A stored login's credentials are bound to its endpoint: they are used only when the resolved
   endpoint is the one they were saved for, so a ``DOTDO_ENDPOINT`` never receives a key that was
-  issued elsewhere.
+  issued elsewhere. Its endpoint still fills in when none is given, and its cached JWT is used
+  only with more than a minute left.
+- In ``DOTDO_URL`` the key is the whole userinfo; percent-encode ``/ ? # @`` inside it.
 - The in-process platforms (``memory://``, ``local://PATH``) are used only when the endpoint names
   them. No variable switches a safety check off.
 - An empty environment variable counts as unset.

@@ -235,6 +235,10 @@ def error_from_wire(type_name: str, message: str, props: dict[str, Any] | None) 
         return RpcError(message, remote_type=type_name, **common)
     if cls is RateLimitError:
         retry_after = props.get("retry_after")
-        ok = isinstance(retry_after, int | float) and not isinstance(retry_after, bool)
-        return RateLimitError(message, retry_after=float(retry_after) if ok else None, **common)
+        seconds = (
+            float(retry_after)
+            if isinstance(retry_after, int | float) and not isinstance(retry_after, bool)
+            else None
+        )
+        return RateLimitError(message, retry_after=seconds, **common)
     return cls(message, **common)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import inspect
 from typing import Any, ClassVar
 
-__all__ = ["RpcTarget", "is_reachable_name"]
+__all__ = ["JS_OBJECT_NAMES", "RpcTarget", "is_data_key", "is_reachable_name"]
 
-# Names that exist on every JavaScript object; refused for parity with the reference, which blocks
-# anything on Object.prototype so a peer cannot walk into the runtime through them.
-_JS_PROTOTYPE_NAMES = frozenset(
+# Names that exist on every JavaScript object (plus toJSON); refused for parity with the reference,
+# which blocks them in paths and drops them from decoded objects.
+JS_OBJECT_NAMES = frozenset(
     {
         "constructor",
         "__proto__",
@@ -31,14 +31,18 @@ _JS_PROTOTYPE_NAMES = frozenset(
         "toLocaleString",
         "toString",
         "valueOf",
-        "then",
     }
 )
 
 
 def is_reachable_name(name: object) -> bool:
     """True when ``name`` may ever be looked up on a peer's behalf (before any allow-list)."""
-    return isinstance(name, str) and not name.startswith("_") and name not in _JS_PROTOTYPE_NAMES
+    return isinstance(name, str) and not name.startswith("_") and name not in JS_OBJECT_NAMES
+
+
+def is_data_key(name: str) -> bool:
+    """True when a peer may read this key of plain data (a dict): all but dunders and JS names."""
+    return not name.startswith("__") and name not in JS_OBJECT_NAMES
 
 
 class RpcTarget:

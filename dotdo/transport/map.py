@@ -21,8 +21,7 @@ from dotdo.errors import ProtocolError
 from dotdo.transport.codec import Decoder, Encoder, Exporter, Importer
 from dotdo.transport.hooks import ErrorHook, Hook, Node, Path, Payload, PullCallback
 from dotdo.transport.limits import DEFAULT_LIMITS, Limits
-from dotdo.transport.stub import MAP_RECORDER
-from dotdo.transport.stub import RpcPromise, RpcStub
+from dotdo.transport.stub import MAP_RECORDER, RpcPromise, RpcStub
 from dotdo.transport.wire import UNDEFINED
 
 __all__ = ["MapRecipe", "apply_map", "current_recorder", "record_map"]

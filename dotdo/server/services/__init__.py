@@ -1,0 +1,1 @@
+"""The platform's namespaces, one module each: secrets, db, collections, auth, logs."""

@@ -97,7 +97,7 @@ async def call_with_resilience(
                 result = await attempt(limit)
             if scope.cancelled_caught:
                 raise DotDoTimeoutError(
-                    f"no answer within {limit:.3g} s (the limit for one attempt)",
+                    f"the attempt got no answer within {limit:.3g} s",
                     details={"attempt_timeout_s": limit},
                 )
         except Exception as exc:

@@ -91,7 +91,9 @@ class RpcAsgiApp:
                     logger.debug("websocket close failed", exc_info=True)
 
         session = Session(self.make_main(), limits=self.limits, redact_error=self.redact_error)
-        driver = SessionDriver(session, send_many, next_message, close)
+        driver = SessionDriver(
+            session, send_many=send_many, receive=next_message, close_channel=close
+        )
         driver.start()
         try:
             await driver.finished.wait()

@@ -1,4 +1,13 @@
-"""`SessionDriver`: pumps one `Session` over one message channel (WebSocket or in-memory)."""
+"""`SessionDriver`: pumps one `Session` over one message channel.
+
+Two shapes of channel are supported, because the fastest way to move frames differs:
+
+* callback channels (our WebSocket client, the in-memory pair) write synchronously and hand each
+  incoming message to `SessionDriver.deliver` from their protocol callback — no task switch per
+  message; outgoing messages are flushed once per event-loop turn, so a burst of calls made
+  before an ``await`` goes out together;
+* task channels (ASGI, where sending is a coroutine) get a reader and a writer task.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from dotdo.errors import DotDoConnectionError, ProtocolError
 from dotdo.transport.scheduler import AsyncioScheduler
@@ -17,28 +25,31 @@ __all__ = ["SessionDriver"]
 
 logger = logging.getLogger("dotdo.transport")
 
+WriteNow = Callable[[list[str]], None]
 SendMany = Callable[[list[str]], Awaitable[None]]
 Receive = Callable[[], Awaitable[str | bytes | None]]
+CloseChannel = Callable[[], Awaitable[None]]
 
 
 class SessionDriver:
-    """Owns a session, its reader and writer tasks, and the tasks its targets spawn.
+    """Owns a session, its I/O and the tasks its targets spawn; `close` ends all of them.
 
-    Args:
-        session: the protocol core to drive.
-        send_many: sends messages in order, one per frame; raising ends the session.
-        receive: the next message, or None when the peer closed cleanly.
-        close_channel: closes the underlying channel (called once, at the end).
+    Give either ``write_now`` (a synchronous writer; the channel then calls `deliver` and
+    `channel_closed`) or ``send_many`` and ``receive`` (coroutines run by a writer and a reader
+    task).
     """
 
     def __init__(
         self,
         session: Session,
-        send_many: SendMany,
-        receive: Receive,
-        close_channel: Callable[[], Awaitable[None]],
+        *,
+        close_channel: CloseChannel,
+        write_now: WriteNow | None = None,
+        send_many: SendMany | None = None,
+        receive: Receive | None = None,
     ) -> None:
         self.session = session
+        self._write_now = write_now
         self._send_many = send_many
         self._receive = receive
         self._close_channel = close_channel
@@ -46,33 +57,52 @@ class SessionDriver:
         self._scheduler = AsyncioScheduler(self._loop)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._closed = False
+        self._closing = False
         self.finished = asyncio.Event()
         session.attach(self._scheduler)
         session.on_outgoing = self._on_outgoing
 
     def start(self) -> None:
-        """Start reading and writing."""
-        self._tasks = [
-            self._loop.create_task(self._read_loop()),
-            self._loop.create_task(self._write_loop()),
-        ]
+        """Start the reader and writer tasks (task channels only)."""
+        if self._write_now is None:
+            self._tasks = [
+                self._loop.create_task(self._read_loop()),
+                self._loop.create_task(self._write_loop()),
+            ]
 
     def main_stub(self) -> RpcStub:
+        """A stub for the peer's main object."""
         return self.session.main_stub()
 
+    def stats(self) -> dict[str, int]:
+        """Import and export table sizes of the session."""
+        return self.session.stats()
+
+    # -- outgoing -------------------------------------------------------------------------
+
     def _on_outgoing(self) -> None:
-        # May run in a finalizer on another thread; waking the loop must be thread-safe.
+        # May run in a finalizer, even on another thread: only schedule, never write here.
         try:
-            running = asyncio.get_running_loop()
+            same_loop = asyncio.get_running_loop() is self._loop
         except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._wake.set()
+            same_loop = False
+        wake = self._flush if self._write_now is not None else self._wake.set
+        if same_loop:
+            self._loop.call_soon(wake)
         elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(wake)
+
+    def _flush(self) -> None:
+        messages = self.session.take_outgoing()
+        if not messages or self._write_now is None:
+            return
+        try:
+            self._write_now(messages)
+        except Exception as error:  # noqa: BLE001 - a failed write means the channel is gone
+            self.channel_closed(DotDoConnectionError(f"sending failed: {error}"))
 
     async def _write_loop(self) -> None:
+        assert self._send_many is not None
         session = self.session
         try:
             while True:
@@ -81,71 +111,80 @@ class SessionDriver:
                 messages = session.take_outgoing()
                 if messages:
                     await self._send_many(messages)
-                if not session.is_open and not session._outbox:
+                if not session.is_open:
                     return
         except asyncio.CancelledError:
             raise
-        except Exception as error:
-            session.abort(DotDoConnectionError(f"sending failed: {error}"), notify_peer=False)
-            self._tasks[0].cancel()
+        except Exception as error:  # noqa: BLE001 - any send failure means the channel is gone
+            self.channel_closed(DotDoConnectionError(f"sending failed: {error}"))
+
+    # -- incoming -------------------------------------------------------------------------
+
+    def deliver(self, message: str | bytes) -> None:
+        """Hand one incoming message to the session (callback channels)."""
+        try:
+            self.session.receive(message)
+        except ProtocolError:
+            logger.warning("aborting the session: the peer broke the protocol", exc_info=True)
+            self._end_soon()
+
+    def channel_closed(self, error: BaseException | None = None) -> None:
+        """The channel is gone: fail everything pending and clean up."""
+        self.session.abort(
+            error or DotDoConnectionError("the peer closed the connection"), notify_peer=False
+        )
+        self._end_soon()
 
     async def _read_loop(self) -> None:
-        session = self.session
+        assert self._receive is not None
         try:
-            while session.is_open:
+            while self.session.is_open:
                 message = await self._receive()
                 if message is None:
-                    session.abort(
-                        DotDoConnectionError("the peer closed the connection"), notify_peer=False
-                    )
-                    break
-                try:
-                    session.receive(message)
-                except ProtocolError:
-                    logger.warning(
-                        "aborting the session: the peer broke the protocol", exc_info=True
-                    )
-                    break
+                    self.channel_closed()
+                    return
+                self.deliver(message)
         except asyncio.CancelledError:
             raise
-        except Exception as error:
-            session.abort(
-                DotDoConnectionError(f"the connection was lost: {error}"), notify_peer=False
-            )
+        except Exception as error:  # noqa: BLE001 - a broken channel ends the session
+            self.channel_closed(DotDoConnectionError(f"the connection was lost: {error}"))
         finally:
             self._wake.set()
-        # Let the abort message (if any) go out before the channel closes.
-        await asyncio.sleep(0)
-        self._loop.create_task(self.close())
+
+    def _end_soon(self) -> None:
+        if not self._closing:
+            task = self._loop.create_task(self.close())
+            self._tasks.append(task)
+
+    # -- closing --------------------------------------------------------------------------
 
     async def close(self, reason: BaseException | None = None) -> None:
         """End the session (telling the peer), stop every task, close the channel."""
-        if self._closed:
+        if self._closing:
             await self.finished.wait()
             return
-        self._closed = True
+        self._closing = True
         session = self.session
         if session.is_open:
             session.abort(reason or DotDoConnectionError("the connection was closed"))
-        self._wake.set()
-        writer = self._tasks[1] if len(self._tasks) > 1 else None
-        if writer is not None and not writer.done():
-            # Give queued messages (the abort) a moment to leave; a stuck socket must not hang us.
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(writer), timeout=1.0)
+        if self._write_now is not None:
+            self._flush()
+        else:
+            self._wake.set()
+            writer = self._tasks[1] if len(self._tasks) > 1 else None
+            if writer is not None and not writer.done():
+                # Give queued messages (the abort) a moment to leave; a stuck socket must not hang.
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(asyncio.shield(writer), timeout=1.0)
         current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current and not task.done():
-                task.cancel()
+        others = [task for task in self._tasks if task is not current]
+        for task in others:
+            task.cancel()
         await self._scheduler.close()
         try:
             await self._close_channel()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a broken channel may fail; it is closed anyway
             logger.debug("closing the channel failed", exc_info=True)
-        others = [t for t in self._tasks if t is not current]
         if others:
             await asyncio.gather(*others, return_exceptions=True)
         self.finished.set()
-
-    def stats(self) -> dict[str, Any]:
-        return self.session.stats()

@@ -1,11 +1,13 @@
 """Two sessions linked in one process: no sockets, same protocol (messages still go as JSON text).
 
-Used for the in-process platform (``memory://``) and for tests of the core.
+Used for the in-process platform (``memory://``) and for tests of the core. Each side's messages
+reach the other on the next event-loop turn, as they would over a socket.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from dotdo.transport.channel import SessionDriver
@@ -14,39 +16,43 @@ from dotdo.transport.session import Session
 
 __all__ = ["memory_pair"]
 
-_CLOSED = object()
-
 
 def memory_pair(
     client_main: Any = None,
     server_main: Any = None,
     *,
     limits: Limits = DEFAULT_LIMITS,
-    redact_error: Any = None,
+    redact_error: Callable[[BaseException], BaseException] | None = None,
 ) -> tuple[SessionDriver, SessionDriver]:
-    """A client and a server driver joined by in-memory queues, both started."""
-    to_server: asyncio.Queue[Any] = asyncio.Queue()
-    to_client: asyncio.Queue[Any] = asyncio.Queue()
+    """A client and a server driver joined in memory (call from inside a running event loop)."""
+    loop = asyncio.get_running_loop()
+    ends: dict[str, SessionDriver] = {}
 
-    def channel(inbox: asyncio.Queue[Any], outbox: asyncio.Queue[Any]) -> tuple[Any, Any, Any]:
-        async def send_many(messages: list[str]) -> None:
+    def writer(to: str) -> Callable[[list[str]], None]:
+        def write(messages: list[str]) -> None:
+            peer = ends[to]
+            if not peer.session.is_open:
+                raise ConnectionError("the other end is closed")
             for message in messages:
-                outbox.put_nowait(message)
+                loop.call_soon(peer.deliver, message)
 
-        async def receive() -> str | None:
-            message = await inbox.get()
-            return None if message is _CLOSED else message
+        return write
 
+    def closer(to: str) -> Callable[[], Any]:
         async def close() -> None:
-            outbox.put_nowait(_CLOSED)
+            peer = ends[to]
+            loop.call_soon(peer.channel_closed, None)
 
-        return send_many, receive, close
+        return close
 
-    client = SessionDriver(Session(client_main, limits=limits), *channel(to_client, to_server))
-    server = SessionDriver(
-        Session(server_main, limits=limits, redact_error=redact_error),
-        *channel(to_server, to_client),
+    ends["client"] = SessionDriver(
+        Session(client_main, limits=limits),
+        write_now=writer("server"),
+        close_channel=closer("server"),
     )
-    client.start()
-    server.start()
-    return client, server
+    ends["server"] = SessionDriver(
+        Session(server_main, limits=limits, redact_error=redact_error),
+        write_now=writer("client"),
+        close_channel=closer("client"),
+    )
+    return ends["client"], ends["server"]

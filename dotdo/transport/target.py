@@ -9,7 +9,6 @@ built once, when the class is defined, so no wire-supplied name ever reaches ``g
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, ClassVar
 
 __all__ = ["JS_OBJECT_NAMES", "RpcTarget", "is_data_key", "is_reachable_name"]
@@ -63,16 +62,20 @@ class RpcTarget:
     """
 
     __rpc_members__: ClassVar[frozenset[str]] = frozenset()
+    """The names a peer may reach on instances of this class."""
+    __rpc_attributes__: ClassVar[dict[str, Any]] = {}
+    """Reachable name -> the class attribute (function, property, constant) it resolves to."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        members: set[str] = set()
-        for klass in cls.__mro__:
+        members: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
             if klass is RpcTarget or klass is object:
                 continue
-            for name in vars(klass):
+            for name, attribute in vars(klass).items():
                 if is_reachable_name(name):
-                    members.add(name)
+                    members[name] = attribute
+        cls.__rpc_attributes__ = members
         cls.__rpc_members__ = frozenset(members)
 
     def _on_rpc_dispose(self) -> None:
@@ -85,12 +88,13 @@ def rpc_member(target: RpcTarget, name: object) -> tuple[bool, Any]:
     Returns ``(True, value)`` with methods bound, or ``(False, None)`` for anything unreachable:
     callers answer every miss with the same generic error so a peer cannot probe what exists.
     """
-    if not isinstance(name, str) or name not in type(target).__rpc_members__:
+    cls = type(target)
+    static = cls.__rpc_attributes__.get(name) if type(name) is str else None
+    if static is None:
         return False, None
-    # Resolve on the class and bind through the descriptor protocol, so an instance attribute
-    # that shadows a method name is never what the peer reaches.
-    static = inspect.getattr_static(type(target), name)
+    # Bind the class attribute through the descriptor protocol, so an instance attribute that
+    # shadows a method name is never what the peer reaches.
     binder = getattr(type(static), "__get__", None)
     if binder is None:
         return True, static
-    return True, binder(static, target, type(target))
+    return True, binder(static, target, cls)

@@ -6,6 +6,7 @@ Prints ``LISTENING <port>`` once ready; exits on SIGTERM/SIGINT or when stdin cl
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import socket
 import sys
@@ -24,8 +25,11 @@ def build_server(port: int) -> tuple[uvicorn.Server, socket.socket]:
     config = uvicorn.Config(
         RpcAsgiApp(TestApi),
         log_level="warning",
+        ws=os.environ.get("DOTDO_BENCH_WS", "websockets-sansio"),  # type: ignore[arg-type]
+        loop=os.environ.get("DOTDO_BENCH_LOOP", "auto"),  # type: ignore[arg-type]
         ws_max_size=32 * 1024 * 1024,
         ws_ping_interval=None,
+        ws_per_message_deflate=False,
         lifespan="off",
     )
     return uvicorn.Server(config), listener

@@ -183,9 +183,11 @@ def main() -> None:
         node_value, ours_value = median_of(node_vs_node, key), median_of(ours_vs_node, key)
         ratio = ours_value / node_value if better == "higher" else node_value / ours_value
         print(f"{label:32} {node_value:12.1f} {ours_value:13.1f} {ratio:6.2f}x")
+    node_echo = median_of(node_vs_node, "echo_roundtrips_per_s")
+    python_echo = median_of(ours_vs_node, "echo_roundtrips_per_s")
     print(
-        f"{'raw WebSocket echo round trips/s':32} {median_of(node_vs_node, 'echo_roundtrips_per_s'):12.0f}"
-        f" {median_of(ours_vs_node, 'echo_roundtrips_per_s'):13.0f}   (floor: Node ws / Python websockets)"
+        f"{'raw WebSocket echo round trips/s':32} {node_echo:12.0f} {python_echo:13.0f}"
+        "   (floor: Node ws / Python websockets)"
     )
     print("\nServers driven by the same Node capnweb client")
     header = f"{'measure':32} {'Node server':>12} {'dotdo server':>13} {'ratio':>7}"

@@ -98,7 +98,7 @@ class SessionDriver:
             return
         try:
             self._write_now(messages)
-        except Exception as error:  # noqa: BLE001 - a failed write means the channel is gone
+        except Exception as error:  # a failed write means the channel is gone
             self.channel_closed(DotDoConnectionError(f"sending failed: {error}"))
 
     async def _write_loop(self) -> None:
@@ -115,7 +115,7 @@ class SessionDriver:
                     return
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - any send failure means the channel is gone
+        except Exception as error:  # any send failure means the channel is gone
             self.channel_closed(DotDoConnectionError(f"sending failed: {error}"))
 
     # -- incoming -------------------------------------------------------------------------
@@ -146,7 +146,7 @@ class SessionDriver:
                 self.deliver(message)
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - a broken channel ends the session
+        except Exception as error:  # a broken channel ends the session
             self.channel_closed(DotDoConnectionError(f"the connection was lost: {error}"))
         finally:
             self._wake.set()
@@ -183,7 +183,7 @@ class SessionDriver:
         await self._scheduler.close()
         try:
             await self._close_channel()
-        except Exception:  # noqa: BLE001 - closing a broken channel may fail; it is closed anyway
+        except Exception:  # closing a broken channel may fail; it is closed anyway
             logger.debug("closing the channel failed", exc_info=True)
         if others:
             await asyncio.gather(*others, return_exceptions=True)

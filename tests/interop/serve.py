@@ -6,8 +6,8 @@ Prints ``LISTENING <port>`` once ready; exits on SIGTERM/SIGINT or when stdin cl
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
+import os
 import socket
 import sys
 import threading

@@ -24,10 +24,17 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from dotdo.errors import ServiceError
+from dotdo.errors import ConflictError, ServiceError
 from dotdo.server.sqlguard import SqlGuard
 
-__all__ = ["PLATFORM_MIGRATIONS", "TENANT_MIGRATIONS", "Database", "Store", "transact"]
+__all__ = [
+    "PLATFORM_MIGRATIONS",
+    "TENANT_MIGRATIONS",
+    "Database",
+    "Store",
+    "busy_error",
+    "transact",
+]
 
 T = TypeVar("T")
 
@@ -116,8 +123,18 @@ _TENANT_ID = re.compile(r"t_[0-9a-f]{16,32}")
 
 
 def transact(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``work`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, rolling back if it raises."""
-    connection.execute("BEGIN IMMEDIATE")
+    """Run ``work`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, rolling back if it raises.
+
+    Raises:
+        ConflictError: (code ``busy``) another connection held the write lock for longer than
+            the busy timeout, for example an open ``db.begin()`` transaction.
+    """
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        raise busy_error() from None
     try:
         result = work(connection)
     except BaseException:
@@ -126,6 +143,13 @@ def transact(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection]
         raise
     connection.commit()
     return result
+
+
+def busy_error() -> ConflictError:
+    """The error for a write that waited too long on another writer."""
+    return ConflictError(
+        "the database is busy: another transaction is writing; try again", code="busy"
+    )
 
 
 def _migrate(connection: sqlite3.Connection, migrations: Sequence[str], path: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import pydantic
 import typing_extensions
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, ConfigDict, PlainValidator, StringConstraints, TypeAdapter
 
 from dotdo.errors import ValidationError
 
@@ -53,9 +53,21 @@ IdempotencyKey = Annotated[
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 """A SQL table or column name: a letter or underscore, then letters, digits, underscores."""
 
-SqlInteger = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-SqlValue = str | SqlInteger | float | bool | bytes | None
-"""What a SQL parameter or column value may be."""
+
+def _sql_value(value: object) -> object:
+    # Checked by exact type rather than as a pydantic union, which would quietly turn an integer
+    # too large for SQLite into a float.
+    if value is None or isinstance(value, str | bytes | bool | float):
+        return value
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**63:
+            return value
+        raise ValueError("integers must fit in 64 bits")
+    raise ValueError("must be a string, integer, float, boolean, bytes or null")
+
+
+SqlValue = Annotated[str | int | float | bool | bytes | None, PlainValidator(_sql_value)]
+"""What a SQL parameter or column value may be: text, 64-bit integer, float, bool, bytes, null."""
 
 
 def endpoint(

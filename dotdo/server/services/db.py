@@ -33,7 +33,7 @@ from dotdo.errors import (
 from dotdo.server.context import AuthContext
 from dotdo.server.services.base import Service
 from dotdo.server.sqlguard import SqlGuard
-from dotdo.server.store import Database
+from dotdo.server.store import Database, busy_error
 from dotdo.server.validation import IdempotencyKey, Identifier, SqlValue, endpoint, strict_config
 from dotdo.transport.target import RpcTarget
 
@@ -91,10 +91,7 @@ def _failure(exc: Exception, guard: SqlGuard, timeout: float) -> DotDoError:
         return ConflictError(f"constraint failed: {message}", code="constraint")
     if isinstance(exc, sqlite3.OperationalError):
         if "locked" in message or "busy" in message:
-            return ConflictError(
-                "the database is busy: another transaction is writing; try again",
-                code="busy",
-            )
+            return busy_error()
         if message.startswith("no such table"):
             return NotFoundError(message)
     return ValidationError(f"SQL error: {message}", code="sql_error")
@@ -275,10 +272,7 @@ class DbService(Service):
                 database.call(lambda c: c.execute("BEGIN IMMEDIATE"))
             except sqlite3.OperationalError:
                 database.close()
-                raise ConflictError(
-                    "the database is busy: another transaction is writing; try again",
-                    code="busy",
-                ) from None
+                raise busy_error() from None
             return database
 
         database = await anyio.to_thread.run_sync(open_transaction)
@@ -449,7 +443,9 @@ class Transaction(RpcTarget):
             return outcome
 
     def _on_rpc_dispose(self) -> None:
-        self._end("rolled_back")
+        # Called on the event loop, possibly while a statement holds the lock: roll back from a
+        # thread of its own rather than block the loop.
+        threading.Thread(target=self._end, args=("rolled_back",), daemon=True).start()
 
     def _abandon(self) -> None:
         self._end("rolled_back")

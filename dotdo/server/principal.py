@@ -12,7 +12,13 @@ from dotdo.errors import AuthenticationError
 from dotdo.server.permissions import effective_scopes
 from dotdo.server.tokens import TokenClaims, hash_api_key
 
-__all__ = ["Principal", "is_active", "principal_from_api_key", "principal_from_claims"]
+__all__ = [
+    "Principal",
+    "is_active",
+    "principal_from_api_key",
+    "principal_from_claims",
+    "user_principal",
+]
 
 _INVALID_KEY = "the API key is invalid or has been revoked"
 

@@ -279,6 +279,10 @@ class Store:
                 self._tenants[tenant_id] = database
             return database
 
+    def opened_tenant(self, tenant_id: str) -> Database | None:
+        """The shared connection to ``tenant_id``'s database if it is already open (no I/O)."""
+        return self._tenants.get(tenant_id)
+
     def open_tenant(self, tenant_id: str) -> Database:
         """A new, separate connection to ``tenant_id``'s database (for a transaction)."""
         return Database(

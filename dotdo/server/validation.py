@@ -32,6 +32,7 @@ __all__ = [
     "SqlValue",
     "endpoint",
     "strict_config",
+    "utf8_at_most",
 ]
 
 P = ParamSpec("P")

@@ -190,12 +190,16 @@ def _conditions(filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
 class DbService(Service):
     """The tenant's SQL database (its own SQLite file)."""
 
-    @property
-    def _database(self) -> Database:
-        return self._runtime.store.tenant(self._tenant_id)
+    async def _database(self) -> Database:
+        store, tenant_id = self._runtime.store, self._tenant_id
+        # Opening a tenant's file (and migrating it) is disk I/O: only on a worker thread.
+        opened = store.opened_tenant(tenant_id)
+        if opened is not None:
+            return opened
+        return await anyio.to_thread.run_sync(store.tenant, tenant_id)
 
     async def _read(self, sql: str, parameters: Sequence[Any]) -> dict[str, Any]:
-        database, settings = self._database, self._runtime.settings
+        database, settings = await self._database(), self._runtime.settings
         return await database.run(
             lambda c: _read(c, database, settings.query_timeout, settings.max_rows, sql, parameters)
         )
@@ -210,7 +214,7 @@ class DbService(Service):
         *,
         many: bool = False,
     ) -> dict[str, Any]:
-        database, timeout = self._database, self._runtime.settings.query_timeout
+        database, timeout = await self._database(), self._runtime.settings.query_timeout
         return await self._context.mutate(
             method,
             arguments,
@@ -240,7 +244,7 @@ class DbService(Service):
         self, statements: Statements, idempotency_key: IdempotencyKey | None = None
     ) -> list[dict[str, Any]]:
         """Run statements in order in one transaction: all take effect, or (on error) none."""
-        database, timeout = self._database, self._runtime.settings.query_timeout
+        database, timeout = await self._database(), self._runtime.settings.query_timeout
 
         def run_all(c: sqlite3.Connection) -> list[dict[str, Any]]:
             results = []
@@ -281,7 +285,7 @@ class DbService(Service):
     @endpoint("db:read")
     async def tables(self) -> list[str]:
         """Names of the tenant's tables, sorted."""
-        rows = await self._database.run(
+        rows = await (await self._database()).run(
             lambda c: c.execute(
                 "SELECT name FROM sqlite_schema WHERE type = 'table'"
                 " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dotdo.errors import DotDoError, ProtocolError, RpcError, error_from_wire
@@ -58,6 +58,7 @@ _PYTHON_TO_JS_ERROR: dict[type[BaseException], str] = {
     RecursionError: "RangeError",
 }
 _MAX_SEND_DEPTH = 256
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Exporter:
@@ -190,8 +191,12 @@ def kind_is_bigint(value: Any) -> bool:
 
 
 def _datetime_to_ms(value: datetime) -> int | float:
-    millis = value.timestamp() * 1000
-    return int(millis) if millis.is_integer() else millis
+    if value.tzinfo is None:
+        value = value.astimezone(UTC)  # a naive datetime is local time, as Python reads it
+    delta = value - _EPOCH
+    whole = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    fraction = delta.microseconds % 1000
+    return whole if not fraction else whole + fraction / 1000
 
 
 class Decoder:
@@ -361,7 +366,8 @@ def _ms_to_datetime(raw: Any) -> datetime | None:
     if type(raw) is not int and type(raw) is not float:
         raise ProtocolError("date expression needs a number of milliseconds")
     try:
-        return datetime.fromtimestamp(raw / 1000, tz=UTC)
+        # timedelta keeps whole milliseconds exact; dividing by 1000 as a float would not.
+        return _EPOCH + timedelta(milliseconds=raw)
     except (OverflowError, OSError, ValueError):
         raise ProtocolError("date is outside the range Python can represent") from None
 

@@ -82,6 +82,10 @@ class Hook:
         """Another reference to the same thing, disposed separately."""
         return self
 
+    def canonical(self) -> Hook:
+        """The hook that really holds the reference (a batch's main hook names a session's)."""
+        return self
+
     def dispose(self) -> None:
         """Drop this reference; remote imports are released when their last one goes."""
 

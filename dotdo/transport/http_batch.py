@@ -61,13 +61,25 @@ class HttpBatchClient:
         return session
 
     def _schedule_flush(self, session: Session) -> None:
-        # Flushing on the next loop turn is what gathers every call made before an await.
-        self._loop.call_soon(self._flush, session)
+        # Two loop turns: tasks created in this turn (asyncio.gather over promises) take their
+        # first step, and send their pulls, before the batch leaves. May run from a finalizer.
+        loop = self._loop
+        if loop.is_closed():
+            return
+        try:
+            same_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same_loop = False
+        if same_loop:
+            loop.call_soon(loop.call_soon, self._flush, session)
+        else:
+            loop.call_soon_threadsafe(loop.call_soon, self._flush, session)
 
     def _flush(self, session: Session) -> None:
-        if self._open is session:
-            self._open = None
         messages = session.take_outgoing()
+        if self._open is not session:
+            return  # this batch already left: its releases have no server session to go to
+        self._open = None
         if not messages:
             return
         task = self._loop.create_task(self._send_batch(session, messages))
@@ -137,6 +149,9 @@ class _BatchMainHook(Hook):
     @property
     def scheduler(self) -> Scheduler | None:
         return self._client._scheduler
+
+    def canonical(self) -> Hook:
+        return self._main()
 
     def get(self, path: Path) -> Hook:
         return self._main().get(path) if path else self

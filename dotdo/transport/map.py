@@ -89,6 +89,7 @@ class _MapRecorder(Exporter):
 
     def capture(self, hook: Hook) -> int:
         """The index instructions use for ``hook``: its own for placeholders, else a capture."""
+        hook = hook.canonical()
         if isinstance(hook, _VariableHook) and hook.recorder is self:
             return hook.index
         known = self._capture_index.get(id(hook))

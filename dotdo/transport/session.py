@@ -309,6 +309,7 @@ class Session(Importer, Exporter):
         return self._new_import()[1]
 
     def _capture_expression(self, hook: Hook) -> list[Any]:
+        hook = hook.canonical()
         if isinstance(hook, RemoteHook) and hook.session is self and hook.entry.resolution is None:
             return ["import", hook.entry.id]
         return ["export", self._export_hook(hook, key=hook)]
@@ -344,7 +345,7 @@ class Session(Importer, Exporter):
         return self._redact(error)
 
     def encode_stub(self, stub: RpcStub) -> Any:
-        hook = stub._live_hook()
+        hook = stub._live_hook().canonical()
         path = stub._path
         if (
             isinstance(hook, RemoteHook)

@@ -23,7 +23,7 @@ try:
 except ImportError:  # pragma: no cover - the C extension is missing only on exotic platforms
     from websockets.utils import apply_mask
 
-from dotdo.errors import DotDoConnectionError
+from dotdo.errors import DotDoConnectionError, ProtocolError
 from dotdo.transport.channel import SessionDriver
 from dotdo.transport.limits import DEFAULT_LIMITS, Limits
 from dotdo.transport.session import Session
@@ -59,10 +59,19 @@ class _RpcClientConnection(ClientConnection):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         driver = self.driver
-        if driver is not None:
-            self.driver = None
+        if driver is None:
+            return
+        self.driver = None
+        sent = self.protocol.close_sent
+        if sent is not None and sent.code == 1009:  # we refused a frame over the message limit
+            limit = driver.session.limits.max_message_size
+            error: Exception = ProtocolError(
+                f"the peer sent a message over the limit of {limit} bytes"
+            )
+        else:
             reason = f": {exc}" if exc else ""
-            driver.channel_closed(DotDoConnectionError(f"the WebSocket connection closed{reason}"))
+            error = DotDoConnectionError(f"the WebSocket connection closed{reason}")
+        driver.channel_closed(error)
 
     def write_messages(self, messages: list[str]) -> None:
         # Frames are encoded here rather than by protocol.send_text(): that path costs a urandom

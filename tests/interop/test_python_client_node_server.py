@@ -47,15 +47,6 @@ async def session(url: str, **kwargs: Any) -> AsyncIterator[tuple[Connection, Rp
     finally:
         with anyio.move_on_after(5, shield=True):
             await conn.close()
-        if conn._batch is not None:
-            # Work around the bug test_http_batch_stub_finalized_after_loop_closed shows: a stub
-            # that outlives the test's event loop (kept by a traceback, say) must not raise from
-            # __del__ in some later test. Nothing is sent after close() anyway.
-            conn._batch._schedule_flush = _ignore  # type: ignore[method-assign]
-
-
-def _ignore(*_args: Any) -> None:
-    pass
 
 
 async def eventually(
@@ -290,11 +281,6 @@ async def test_many_concurrent_calls(node_server: Server, transport: str) -> Non
         pytest.param(
             "date-far-future",
             datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: codec._ms_to_datetime uses fromtimestamp(ms / 1000); the float "
-                "division loses microseconds after ~2106 (…59.999 arrives as …59.998993)",
-            ),
         ),
     ],
     ids=[*(name for name, _ in ECHO_VALUES), "date-far-future"],
@@ -395,15 +381,7 @@ async def test_pipelined_property_and_capability(node_server: Server, transport:
     "transport",
     [
         "websocket",
-        pytest.param(
-            "http-batch",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: http_batch flushes with loop.call_soon, before gather's tasks take "
-                "their first step, so the pushes leave without their pulls and every call fails "
-                "with 'the HTTP batch ended before this call was answered'",
-            ),
-        ),
+        "http-batch",
     ],
 )
 async def test_gather_of_pipelined_calls(node_server: Server, transport: str) -> None:
@@ -416,11 +394,6 @@ async def test_gather_of_pipelined_calls(node_server: Server, transport: str) ->
             assert results == [9, {"userId": 5, "bio": "bio of 5"}, "user5", 3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: http_batch sends each settled import's ['release', id, n] as a new POST after "
-    "the batch ended; the next batch has no such export and capnweb answers HTTP 500",
-)
 async def test_http_batch_sends_no_request_after_its_batch(node_server: Server) -> None:
     with anyio.fail_after(TIMEOUT):
         async with session(node_server.http_url) as (conn, api):
@@ -433,12 +406,6 @@ async def test_http_batch_sends_no_request_after_its_batch(node_server: Server) 
             assert posts.count == 1, posts.bodies
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RemoteHook.__del__ of an HTTP-batch stub that outlives its event loop raises "
-    "RuntimeError('Event loop is closed'): HttpBatchClient._schedule_flush calls call_soon "
-    "without checking the loop",
-)
 def test_http_batch_stub_finalized_after_loop_closed(node_server: Server) -> None:
     async def scenario() -> Any:
         with anyio.fail_after(TIMEOUT):
@@ -461,13 +428,7 @@ def test_http_batch_stub_finalized_after_loop_closed(node_server: Server) -> Non
 
 # -- map ------------------------------------------------------------------------------------
 
-HTTP_BATCH_MAP_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: over http-batch .map() sends the captured main stub as ['export', -1] (a client "
-    "callback) instead of ['import', 0]; the server must call back into the client, which a batch "
-    "cannot answer: the call hangs or fails with 'batch ended before this call was answered'",
-)
-MAP_TRANSPORTS = ["websocket", pytest.param("http-batch", marks=HTTP_BATCH_MAP_BUG)]
+MAP_TRANSPORTS = ["websocket", "http-batch"]
 MAP_HANG_BOUND = 2.0  # the http-batch bug hangs; don't spend the whole TIMEOUT on it
 
 
@@ -678,15 +639,7 @@ async def test_error_in_pipeline_propagates(node_server: Server, transport: str)
 # -- limits ---------------------------------------------------------------------------------
 
 LIMITS_TRANSPORTS = [
-    pytest.param(
-        "websocket",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: websocket.py hands max_message_size to websockets' max_size, which "
-            "closes with 1009 before Session.receive checks it: DotDoConnectionError, "
-            "not ProtocolError",
-        ),
-    ),
+    "websocket",
     "http-batch",
 ]
 

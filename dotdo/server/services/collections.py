@@ -67,7 +67,10 @@ def _where_sql(where: list[tuple[str, Operator, JsonValue]] | None) -> tuple[str
                     f"{where_at}: {operator!r} needs a list of 1 to {MAX_IN_VALUES} values"
                 )
             if not all(_is_scalar(item) for item in value):
-                raise ValidationError(f"{where_at}: {operator!r} values must be scalars")
+                raise ValidationError(
+                    f"{where_at}: {operator!r} values must be strings, booleans or numbers"
+                    " (integers within 64 bits)"
+                )
             negation = "NOT " if operator == "not_in" else ""
             sql += f" AND {target} {negation}IN ({', '.join('?' * len(value))})"
             parameters.extend(value)
@@ -79,7 +82,10 @@ def _where_sql(where: list[tuple[str, Operator, JsonValue]] | None) -> tuple[str
             sql += f" AND {target} {_COMPARISONS[operator]} ?"
             parameters.append(value)
         else:
-            raise ValidationError(f"{where_at}: {operator!r} compares with a scalar value")
+            raise ValidationError(
+                f"{where_at}: {operator!r} compares with a string, a boolean or a number"
+                " (integers within 64 bits)"
+            )
     return sql, parameters
 
 

@@ -73,6 +73,7 @@ _CREDENTIAL_SOURCES: Final = frozenset(
         "env:DOTDO_API_KEY",
         "env:DOTDO_URL",
         "keychain",
+        "local-platform",  # memory:// and local://: the in-process dev tenant's key
         "file",
         "none",
     }

@@ -1,0 +1,479 @@
+"""`DotDo`: the client. Settings, the one session per event loop, and the one retry loop.
+
+Every namespace call goes through `DotDo._call`, which applies the resilience policies (total
+deadline, per-attempt limit, retries with jitter, retry budget, circuit breaker, cold start) and
+re-authenticates once when the platform refuses an expired or revoked credential. Nothing is
+resolved or opened until the first call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dotdo._config import Settings, resolve_settings
+from dotdo.errors import AuthenticationError, ValidationError
+from dotdo.resilience import (
+    CircuitBreaker,
+    ColdStart,
+    ColdStartPolicy,
+    RetryBudget,
+    RetryPolicy,
+    call_with_resilience,
+)
+
+if TYPE_CHECKING:
+    from dotdo._session_pool import PlatformSession, SessionPool
+    from dotdo._sync import SyncDotDo
+    from dotdo.namespaces.auth import Auth
+    from dotdo.namespaces.collections import Collection, Collections
+    from dotdo.namespaces.db import Db
+    from dotdo.namespaces.logs import Logs
+    from dotdo.namespaces.rpc import Rpc
+    from dotdo.namespaces.secrets import Secrets
+    from dotdo.transport.stub import RpcPromise
+
+__all__ = ["DotDo"]
+
+logger = logging.getLogger("dotdo")
+T = TypeVar("T")
+
+_OPTION_NAMES = (
+    "api_key",
+    "access_token",
+    "endpoint",
+    "headers",
+    "timeout",
+    "max_retries",
+    "retry_delay",
+    "retry_max_delay",
+    "retry_multiplier",
+    "pool_size",
+    "pool_timeout",
+    "debug",
+)
+
+
+class _Shared:
+    """What a client and all its `with_options` views share: settings, sessions, policies."""
+
+    def __init__(self, arguments: Mapping[str, Any]) -> None:
+        self.arguments = dict(arguments)
+        self.settings: Settings | None = None
+        self.pools: dict[int, SessionPool] = {}  # id(event loop) -> pool
+        self.pid = os.getpid()
+        self.platform: Any = None  # the in-process platform for memory:// and local://
+        self.breaker: CircuitBreaker | None = None
+        self.budget = RetryBudget()
+        self.cold_start: ColdStart | None = None
+        self.rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self.sync: SyncDotDo | None = None
+
+    def resolve(self) -> Settings:
+        if self.settings is None:
+            from dotdo._credentials import CredentialStore
+
+            def stored() -> Any:
+                return CredentialStore(environ=os.environ).load()
+
+            settings = resolve_settings(self.arguments, os.environ, stored)
+            settings = self._with_local_credentials(settings)
+            self.settings = settings
+            self.breaker = CircuitBreaker(settings.endpoint, rng=self.rng)
+            self.cold_start = ColdStart(
+                settings.endpoint, ColdStartPolicy(budget=settings.cold_start_timeout)
+            )
+            if settings.debug:
+                logging.getLogger("dotdo").setLevel(logging.DEBUG)
+            logger.debug("dotdo settings resolved: %r", settings)
+        return self.settings
+
+    def _with_local_credentials(self, settings: Settings) -> Settings:
+        endpoint = settings.endpoint
+        if not endpoint.startswith(("memory://", "local://")):
+            return settings
+        platform = self.local_platform(endpoint)
+        if settings.api_key or settings.access_token:
+            return settings
+        tenant = platform.ensure_dev_tenant()
+        if tenant.api_key is None:
+            raise AuthenticationError(
+                f"the local platform at {endpoint} has no stored dev key; pass api_key="
+            )
+        return dataclasses.replace(
+            settings, api_key=tenant.api_key, credential_source="local-platform"
+        )
+
+    def local_platform(self, endpoint: str) -> Any:
+        if self.platform is None:
+            from dotdo.server.platform import Platform
+
+            path = endpoint.removeprefix("local://") if endpoint.startswith("local://") else None
+            if path is not None and not path:
+                raise ValidationError("a local:// endpoint needs a directory: local://PATH")
+            self.platform = Platform(path)
+        return self.platform
+
+    def forget_after_fork(self) -> None:
+        # The child must never touch the parent's sockets: drop them without closing.
+        self.pools = {}
+        self.pid = os.getpid()
+        self.sync = None
+
+
+class DotDo:
+    """A client for the dotdo platform: ``secrets``, ``db``, ``collections``, ``auth``, ``logs``
+    and ``rpc``, all over one Cap'n Web session.
+
+    Every argument left as None comes from the environment (``DOTDO_*``), then a stored login
+    (``dotdo login``), then the default shown.
+
+    Args:
+        api_key: exchanged for a short-lived JWT on first use (``DOTDO_API_KEY``).
+        access_token: a JWT to use as is (``DOTDO_TOKEN``).
+        endpoint: ``ws://``/``wss://`` URL, ``memory://`` (an in-process platform) or
+            ``local://PATH`` (an in-process platform kept in PATH). Default: ``dotdo dev``'s
+            ``ws://127.0.0.1:8787/rpc``.
+        headers: extra HTTP headers for the WebSocket handshake.
+        timeout: total seconds per call, retries included (default 30).
+        max_retries: retries after the first attempt (default 3).
+        retry_delay: first backoff, seconds (default 0.1).
+        retry_max_delay: longest backoff, seconds (default 30).
+        retry_multiplier: backoff growth per retry (default 2).
+        pool_size: sessions to spread calls over (default 1).
+        pool_timeout: seconds to wait for a session to open (default 30).
+        debug: log at DEBUG on the ``dotdo`` logger (secrets are never logged).
+
+    Raises:
+        ValidationError: on first use, when a setting is invalid; the message names it.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        access_token: str | None = None,
+        endpoint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        retry_max_delay: float | None = None,
+        retry_multiplier: float | None = None,
+        pool_size: int | None = None,
+        pool_timeout: float | None = None,
+        debug: bool | None = None,
+    ) -> None:
+        arguments = {
+            name: value
+            for name, value in (
+                ("api_key", api_key),
+                ("access_token", access_token),
+                ("endpoint", endpoint),
+                ("headers", headers),
+                ("timeout", timeout),
+                ("max_retries", max_retries),
+                ("retry_delay", retry_delay),
+                ("retry_max_delay", retry_max_delay),
+                ("retry_multiplier", retry_multiplier),
+                ("pool_size", pool_size),
+                ("pool_timeout", pool_timeout),
+                ("debug", debug),
+            )
+            if value is not None
+        }
+        self._shared = _Shared(arguments)
+        self._overrides: dict[str, Any] = {}
+        self._namespaces: dict[str, Any] = {}
+
+    # -- settings -------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved settings (secrets masked in their repr). Resolving reads the environment."""
+        settings = self._shared.resolve()
+        return settings.with_changes(**self._overrides) if self._overrides else settings
+
+    @property
+    def is_connected(self) -> bool:
+        """True once a session has been opened (configuration is then fixed)."""
+        return bool(self._shared.pools)
+
+    def configure(self, **settings: Any) -> None:
+        """Change settings before first use (same names as the constructor).
+
+        Raises:
+            ValidationError: an unknown setting, or a session is already open — use
+                ``with_options(...)`` for per-call changes, or ``await close()`` first.
+        """
+        unknown = sorted(set(settings) - set(_OPTION_NAMES))
+        if unknown:
+            raise ValidationError(f"unknown setting(s): {', '.join(unknown)}")
+        if self.is_connected:
+            raise ValidationError(
+                "dotdo is already connected, so its settings are fixed; use "
+                "dotdo.with_options(timeout=..., max_retries=...) for a view with other call "
+                "options, or `await dotdo.close()` before configure()"
+            )
+        arguments = {**self._shared.arguments, **settings}
+        self._shared.arguments = {k: v for k, v in arguments.items() if v is not None}
+        self._shared.settings = None
+        self._shared.platform = None
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        retry_max_delay: float | None = None,
+        retry_multiplier: float | None = None,
+    ) -> DotDo:
+        """A view of this client with other call options, sharing its session."""
+        view = DotDo.__new__(DotDo)
+        view._shared = self._shared
+        view._namespaces = {}
+        changes = {
+            name: value
+            for name, value in (
+                ("timeout", timeout),
+                ("max_retries", max_retries),
+                ("retry_delay", retry_delay),
+                ("retry_max_delay", retry_max_delay),
+                ("retry_multiplier", retry_multiplier),
+            )
+            if value is not None
+        }
+        view._overrides = {**self._overrides, **changes}
+        view.settings  # noqa: B018 - validate the options now, not on the first call
+        return view
+
+    # -- namespaces -----------------------------------------------------------------------
+
+    def _namespace(self, name: str, factory: Callable[[DotDo], T]) -> T:
+        found = self._namespaces.get(name)
+        if found is None:
+            found = factory(self)
+            self._namespaces[name] = found
+        return found
+
+    @property
+    def secrets(self) -> Secrets:
+        """Named secret values: ``get``, ``set``, ``list``, ``delete``, ``env``, ``load_env``."""
+        from dotdo.namespaces.secrets import Secrets
+
+        return self._namespace("secrets", Secrets)
+
+    @property
+    def db(self) -> Db:
+        """The tenant's SQL database: ``query``, ``execute``, ``batch``, ``transaction``, ..."""
+        from dotdo.namespaces.db import Db
+
+        return self._namespace("db", Db)
+
+    @property
+    def collections(self) -> Collections:
+        """Document collections: ``dotdo.collections("users")`` or ``.collections.get("users")``."""
+        from dotdo.namespaces.collections import Collections
+
+        return self._namespace("collections", Collections)
+
+    def collection(self, name: str) -> Collection:
+        """The document collection ``name`` (same as ``dotdo.collections(name)``)."""
+        return self.collections(name)
+
+    @property
+    def auth(self) -> Auth:
+        """Users, roles, API keys and tokens."""
+        from dotdo.namespaces.auth import Auth
+
+        return self._namespace("auth", Auth)
+
+    @property
+    def logs(self) -> Logs:
+        """Structured logs, shipped in batches in the background."""
+        from dotdo.namespaces.logs import Logs
+
+        return self._namespace("logs", Logs)
+
+    @property
+    def rpc(self) -> Rpc:
+        """Raw pipelined access to services: ``await dotdo.rpc.ai.generate(...)``."""
+        from dotdo.namespaces.rpc import Rpc
+
+        return self._namespace("rpc", Rpc)
+
+    async def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        """Call a service method by dotted name: ``await dotdo.call("ai.generate", {...})``.
+
+        Not retried unless the request never left (a custom method may not be idempotent).
+        """
+        return await self.rpc.call(method, *args, timeout=timeout)
+
+    @property
+    def sync(self) -> SyncDotDo:
+        """Every namespace without ``await``: ``dotdo.sync.secrets.get("DB_URL")``."""
+        shared = self._shared
+        if shared.pid != os.getpid():
+            shared.forget_after_fork()
+        if shared.sync is None:
+            from dotdo._sync import SyncDotDo
+
+            shared.sync = SyncDotDo(self)
+        return shared.sync
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the session now rather than on the first call (checks the endpoint)."""
+        await self._session()
+
+    async def health(self) -> dict[str, Any]:
+        """The platform's health answer plus this client's circuit breaker state."""
+        session = await self._session()
+        answer = await session.root.health()
+        breaker = self._shared.breaker
+        stats = breaker.stats() if breaker is not None else None
+        return {
+            "platform": answer,
+            "circuit": None if stats is None else {"state": str(stats.state), "stats": stats},
+        }
+
+    async def close(self) -> None:
+        """Flush queued logs and close every session this client opened on this event loop.
+
+        After close the client may be configured again; the next call reconnects.
+        """
+        if "logs" in self._namespaces:
+            try:
+                await self._namespaces["logs"].flush()
+            except Exception:  # closing must go on; the logs layer already reported it
+                logger.debug("flushing logs on close failed", exc_info=True)
+            await self._namespaces["logs"]._stop()
+        shared = self._shared
+        pools, shared.pools = shared.pools, {}
+        loop = asyncio.get_running_loop()
+        for pool in pools.values():
+            if pool.loop is loop:
+                await pool.close()
+        if shared.platform is not None:
+            shared.platform.close()
+            shared.platform = None
+            shared.settings = None
+
+    async def __aenter__(self) -> DotDo:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        endpoint = self._shared.settings.endpoint if self._shared.settings else "unresolved"
+        return f"<DotDo endpoint={endpoint!r} connected={self.is_connected}>"
+
+    # -- the one place calls are made -------------------------------------------------------
+
+    def _pool(self) -> SessionPool:
+        shared = self._shared
+        if shared.pid != os.getpid():
+            shared.forget_after_fork()
+        loop = asyncio.get_running_loop()
+        pool = shared.pools.get(id(loop))
+        if pool is None or pool.loop is not loop:
+            from dotdo._session_pool import SessionPool
+
+            settings = shared.resolve()
+            # A pool of a loop that has ended (asyncio.run() returned) can only be forgotten.
+            shared.pools = {k: p for k, p in shared.pools.items() if not p.loop.is_closed()}
+            pool = SessionPool(settings, lambda: shared.local_platform(settings.endpoint))
+            shared.pools[id(loop)] = pool
+        return pool
+
+    async def _session(self) -> PlatformSession:
+        return await self._pool().session()
+
+    def new_idempotency_key(self) -> str:
+        """A fresh key for one logical write; reused on every retry of that write."""
+        return uuid.uuid4().hex
+
+    async def _call(
+        self,
+        path: Sequence[str | int],
+        args: Sequence[Any],
+        *,
+        idempotent: bool,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call ``api.<path>(*args)`` with every resilience policy applied."""
+        settings = self.settings
+        shared = self._shared
+        policy = RetryPolicy(
+            max_retries=settings.max_retries,
+            retry_delay=settings.retry_delay,
+            retry_multiplier=settings.retry_multiplier,
+            retry_max_delay=settings.retry_max_delay,
+        )
+        reauthenticated = False
+
+        async def attempt(limit: float) -> Any:
+            nonlocal reauthenticated
+            session = await self._session()
+            api = session.api()
+            target: RpcPromise = api
+            for part in path:
+                target = target[part]
+            try:
+                return await target(*args)
+            except AuthenticationError:
+                session.forget_grant(api)
+                if reauthenticated or not _credential_renewable(settings):
+                    raise
+                reauthenticated = True
+                return await _retry_authenticated(session, path, args)
+
+        total = timeout if timeout is not None else settings.timeout
+        # Each attempt gets part of the budget, so a hung attempt still leaves room to retry.
+        per_attempt = min(total, max(10.0, total / 2))
+        return await call_with_resilience(
+            attempt,
+            idempotent=idempotent,
+            policy=policy,
+            budget=shared.budget,
+            breaker=shared.breaker,
+            cold_start=shared.cold_start,
+            deadline_s=total,
+            attempt_timeout_s=per_attempt,
+            rng=shared.rng,
+        )
+
+    async def _capability(self, path: Sequence[str | int], args: Sequence[Any]) -> Any:
+        """Call a method that returns a capability (a transaction); not retried once sent."""
+        session = await self._session()
+        target: RpcPromise = session.api()
+        for part in path:
+            target = target[part]
+        return target(*args)
+
+
+def _credential_renewable(settings: Settings) -> bool:
+    return bool(settings.api_key)
+
+
+async def _retry_authenticated(
+    session: PlatformSession, path: Sequence[str | int], args: Sequence[Any]
+) -> Any:
+    target: RpcPromise = session.api()
+    for part in path:
+        target = target[part]
+    return await target(*args)

@@ -1,5 +1,13 @@
-"""dotdo: the platform's services as one local object."""
+"""dotdo: the platform's services — secrets, SQL, collections, auth, logs, RPC — as one object.
 
+    from dotdo import dotdo
+
+    url = await dotdo.secrets.get("DATABASE_URL")
+
+Importing does no I/O and reads no configuration; the first call does.
+"""
+
+from dotdo._client import DotDo
 from dotdo._version import __version__
 from dotdo.errors import (
     AuthenticationError,
@@ -18,12 +26,16 @@ from dotdo.errors import (
     ValidationError,
 )
 
+dotdo: DotDo = DotDo()
+"""The module-level client, configured from the environment (or ``configure``) on first use."""
+
 __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "CapabilityError",
     "CircuitOpenError",
     "ConflictError",
+    "DotDo",
     "DotDoConnectionError",
     "DotDoError",
     "DotDoTimeoutError",
@@ -34,4 +46,5 @@ __all__ = [
     "ServiceError",
     "ValidationError",
     "__version__",
+    "dotdo",
 ]

@@ -8,26 +8,16 @@ resolved or opened until the first call.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
 import random
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dotdo._config import Settings, resolve_settings
 from dotdo.errors import AuthenticationError, ValidationError
-from dotdo.resilience import (
-    CircuitBreaker,
-    ColdStart,
-    ColdStartPolicy,
-    RetryBudget,
-    RetryPolicy,
-    call_with_resilience,
-)
 
 if TYPE_CHECKING:
     from dotdo._session_pool import PlatformSession, SessionPool
@@ -38,6 +28,7 @@ if TYPE_CHECKING:
     from dotdo.namespaces.logs import Logs
     from dotdo.namespaces.rpc import Rpc
     from dotdo.namespaces.secrets import Secrets
+    from dotdo.resilience import CircuitBreaker, ColdStart, RetryBudget
     from dotdo.transport.stub import RpcPromise
 
 __all__ = ["DotDo"]
@@ -71,7 +62,7 @@ class _Shared:
         self.pid = os.getpid()
         self.platform: Any = None  # the in-process platform for memory:// and local://
         self.breaker: CircuitBreaker | None = None
-        self.budget = RetryBudget()
+        self.budget: RetryBudget | None = None
         self.cold_start: ColdStart | None = None
         self.rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self.sync: SyncDotDo | None = None
@@ -83,9 +74,12 @@ class _Shared:
             def stored() -> Any:
                 return CredentialStore(environ=os.environ).load()
 
+            from dotdo.resilience import CircuitBreaker, ColdStart, ColdStartPolicy, RetryBudget
+
             settings = resolve_settings(self.arguments, os.environ, stored)
             settings = self._with_local_credentials(settings)
             self.settings = settings
+            self.budget = RetryBudget()
             self.breaker = CircuitBreaker(settings.endpoint, rng=self.rng)
             self.cold_start = ColdStart(
                 settings.endpoint, ColdStartPolicy(budget=settings.cold_start_timeout)
@@ -356,6 +350,8 @@ class DotDo:
             except Exception:  # closing must go on; the logs layer already reported it
                 logger.debug("flushing logs on close failed", exc_info=True)
             await self._namespaces["logs"]._stop()
+        import asyncio
+
         shared = self._shared
         pools, shared.pools = shared.pools, {}
         loop = asyncio.get_running_loop()
@@ -366,6 +362,23 @@ class DotDo:
             shared.platform.close()
             shared.platform = None
             shared.settings = None
+
+    def reset(self) -> None:
+        """Forget every session, the in-process platform and configure()'d settings (for tests).
+
+        Sessions are dropped, not closed: prefer ``await close()`` where a loop is running.
+        """
+        shared = self._shared
+        sync = shared.sync
+        shared.pools = {}
+        shared.sync = None
+        if sync is not None:
+            sync._portal.stop()
+        if shared.platform is not None:
+            shared.platform.close()
+        self._shared = _Shared({})
+        self._namespaces = {}
+        self._overrides = {}
 
     async def __aenter__(self) -> DotDo:
         return self
@@ -385,6 +398,8 @@ class DotDo:
     # -- the one place calls are made -------------------------------------------------------
 
     def _pool(self) -> SessionPool:
+        import asyncio
+
         shared = self._shared
         if shared.pid != os.getpid():
             shared.forget_after_fork()
@@ -405,7 +420,7 @@ class DotDo:
 
     def new_idempotency_key(self) -> str:
         """A fresh key for one logical write; reused on every retry of that write."""
-        return uuid.uuid4().hex
+        return os.urandom(16).hex()
 
     async def _call(
         self,
@@ -416,6 +431,8 @@ class DotDo:
         timeout: float | None = None,
     ) -> Any:
         """Call ``api.<path>(*args)`` with every resilience policy applied."""
+        from dotdo.resilience import RetryPolicy, call_with_resilience
+
         settings = self.settings
         shared = self._shared
         policy = RetryPolicy(

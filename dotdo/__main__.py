@@ -1,0 +1,7 @@
+"""``python -m dotdo``: the same as the ``dotdo`` command."""
+
+import sys
+
+from dotdo.cli import main
+
+sys.exit(main())

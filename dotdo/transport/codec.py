@@ -20,6 +20,9 @@ str (one way)          arrives from ``["url", href]``
 list of pairs (one w)  arrives from ``["headers", [[name, value], ...]]``
 =====================  ===========================================================
 
+async iterable          ``["readable", id]`` after a ``["pipe"]``; arrives as an async iterator
+(one way)              ``["writable", id]`` arrives as an ``RpcWritableStream``
+
 ``request``, ``response`` and ``blob`` are refused with a `ProtocolError`. Stack traces are never
 sent. Every limit (depth, bigint size) raises `ProtocolError`.
 """
@@ -72,6 +75,10 @@ class Exporter:
         """Export an `RpcTarget` or a callable by reference; returns its export id."""
         raise NotImplementedError
 
+    def encode_readable(self, source: Any) -> list[Any]:
+        """Send an async iterable as a stream; returns its ``["readable", id]`` expression."""
+        raise TypeError("a stream cannot be sent here")
+
     def redact_error(self, error: BaseException) -> BaseException:
         """Give the application a chance to replace an error before it is sent."""
         return error
@@ -101,6 +108,10 @@ class Importer:
     def map_captures(self, captures: list[Any]) -> list[Hook]:
         """Hooks for a remap's capture list."""
         raise NotImplementedError
+
+    def pipe_readable(self, export_id: int) -> Any:
+        """The readable end of a pipe the peer opened (once)."""
+        raise ProtocolError("a stream cannot be received here")
 
 
 def encode_error(error: BaseException, exporter: Exporter | None) -> list[Any]:
@@ -183,6 +194,8 @@ class Encoder:
             return self._exporter.encode_stub(value)
         if isinstance(value, RpcTarget) or (callable(value) and not isinstance(value, type)):
             return ["export", self._exporter.export_value(value)]
+        if hasattr(value, "__aiter__"):
+            return self._exporter.encode_readable(value)
         raise TypeError(f"cannot send a value of type {type(value).__name__} over RPC")
 
 
@@ -281,7 +294,13 @@ class Decoder:
             return self._promise(self._importer.import_promise(value[1]), parent, key)
         if tag == "remap":
             return self._remap(value, parent, key)
-        if tag in ("request", "response", "blob", "readable", "writable"):
+        if tag == "readable" and size == 2 and type(value[1]) is int:
+            return self._importer.pipe_readable(value[1])
+        if tag == "writable" and size == 2 and type(value[1]) is int:
+            from dotdo.transport.streams import RpcWritableStream
+
+            return RpcWritableStream(self._importer.import_stub(value[1]))
+        if tag in ("request", "response", "blob"):
             raise ProtocolError(f"the Python peer does not accept {tag!r} values")
         raise ProtocolError(f"unknown expression {str(tag)[:40]!r}")
 

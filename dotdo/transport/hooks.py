@@ -70,6 +70,10 @@ class Hook:
         """A hook for the value at ``path`` with a recorded mapper applied to it."""
         raise NotImplementedError
 
+    def stream(self, path: Path, args: Payload) -> Hook:
+        """Like `call`, for stream writes: no pipelining on the result, no release needed."""
+        return self.call(path, args)
+
     def pull(self, done: PullCallback) -> None:
         """Ask for the settled value; ``done`` is called exactly once."""
         raise NotImplementedError

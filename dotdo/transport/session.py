@@ -26,6 +26,7 @@ from dotdo.transport.codec import Decoder, Encoder, Exporter, Importer, encode_e
 from dotdo.transport.hooks import ErrorHook, Hook, Node, Path, Payload, PullCallback, Scheduler
 from dotdo.transport.limits import DEFAULT_LIMITS, Limits
 from dotdo.transport.map import MapRecipe
+from dotdo.transport.streams import RpcReadableStream, new_pipe_export, pump
 from dotdo.transport.stub import RpcPromise, RpcStub
 from dotdo.transport.target import RpcTarget
 from dotdo.transport.wire import dump_message, load_message
@@ -90,6 +91,12 @@ class RemoteHook(Hook):
         if resolution is not None:
             return resolution.map(path, recipe)
         return self.session._send_map(self.entry.id, path, recipe)
+
+    def stream(self, path: Path, args: Payload) -> Hook:
+        resolution = self.entry.resolution
+        if resolution is not None:
+            return resolution.call(path, args)
+        return self.session._send_call(self.entry.id, path, args, kind="stream")
 
     def pull(self, done: PullCallback) -> None:
         entry = self.entry
@@ -159,6 +166,7 @@ class Session(Importer, Exporter):
         self._next_import_id = 1
         self._next_peer_push_id = 1
         self._pending_pulls = 0
+        self._pipe_readables: dict[int, RpcReadableStream] = {}
         self._broken_callbacks: list[Callable[[BaseException], None]] = []
         self.abort_reason: BaseException | None = None
 
@@ -289,17 +297,24 @@ class Session(Importer, Exporter):
         self._imports[import_id] = entry
         return entry, RemoteHook(self, entry)
 
-    def _send_call(self, import_id: int, path: Path, args: Payload | None) -> Hook:
+    def _send_call(
+        self, import_id: int, path: Path, args: Payload | None, *, kind: str = "push"
+    ) -> Hook:
         if self.abort_reason is not None:
             return self._dead_hook()
         expression: list[Any] = ["pipeline", import_id, list(path)]
         if args is not None:
             try:
                 expression.append(Encoder(self).encode(args.value)[0])
-            except Exception as error:
+            except Exception as error:  # an argument that cannot be sent fails only this call
                 return ErrorHook(error)
-        self._send(["push", expression])
-        return self._new_import()[1]
+        self._send([kind, expression])
+        entry, hook = self._new_import()
+        if kind == "stream":
+            # A stream result is pulled without asking and released without a release message.
+            entry.pulling = True
+            entry.remote_refs = 0
+        return hook
 
     def _send_map(self, import_id: int, path: Path, recipe: MapRecipe) -> Hook:
         if self.abort_reason is not None:
@@ -361,6 +376,16 @@ class Session(Importer, Exporter):
         if isinstance(stub, RpcPromise):
             return ["promise", self._export_promise(hook.get(path) if path else hook.dup())]
         return ["export", self._export_hook(hook, key=hook)]
+
+    def encode_readable(self, source: Any) -> list[Any]:
+        """Open a pipe to the peer, start pumping ``source`` into it, name its readable end."""
+        scheduler = self.scheduler
+        if scheduler is None or self.abort_reason is not None:
+            raise TypeError("a stream can only be sent on an open, running session")
+        self._send(["pipe"])
+        entry, hook = self._new_import()
+        scheduler.spawn(pump(source, hook), Node(None))
+        return ["readable", entry.id]
 
     def export_value(self, value: Any) -> int:
         known = self._export_ids.get(id(value))
@@ -428,6 +453,12 @@ class Session(Importer, Exporter):
     def remap_hook(self, export_id: int, path: Path, recipe: MapRecipe) -> Hook:
         return self.export_hook(export_id).map(path, recipe)
 
+    def pipe_readable(self, export_id: int) -> RpcReadableStream:
+        readable = self._pipe_readables.pop(export_id, None)
+        if readable is None:
+            raise ProtocolError(f"export {export_id} is not a pipe, or its readable end was taken")
+        return readable
+
     def map_captures(self, captures: list[Any]) -> list[Hook]:
         hooks: list[Hook] = []
         for capture in captures:
@@ -463,7 +494,7 @@ class Session(Importer, Exporter):
         elif kind == "abort" and size == 2:
             self._on_abort(message[1])
         elif kind == "pipe" and size == 1:
-            raise ProtocolError("the Python peer does not accept pipes (streams) yet")
+            self._on_pipe()
         else:
             raise ProtocolError(f"malformed or unknown message {kind[:20]!r}")
 
@@ -481,6 +512,14 @@ class Session(Importer, Exporter):
         self._exports[export_id] = export
         if stream:
             self._start_resolving(export_id, export)
+
+    def _on_pipe(self) -> None:
+        export_id = self._next_peer_push_id
+        self._next_peer_push_id += 1
+        self._check_export_room()
+        node, sink, readable = new_pipe_export(self.scheduler)
+        self._exports[export_id] = _Export(node, sink)
+        self._pipe_readables[export_id] = readable
 
     def _on_pull(self, export_id: int) -> None:
         export = self._exports.get(export_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from dotdo.errors import RpcError
@@ -87,6 +88,19 @@ class TestApi(RpcTarget):
         return [
             {"id": i, "name": f"item{i}", "tags": ["a", "b"], "score": i * 1.5} for i in range(n)
         ]
+
+    def streamNumbers(self, n: int) -> AsyncIterator[int]:
+        async def numbers() -> AsyncIterator[int]:
+            for i in range(n):
+                yield i
+
+        return numbers()
+
+    async def sumStream(self, stream: AsyncIterator[Any]) -> Any:
+        total = 0
+        async for chunk in stream:
+            total += chunk
+        return total
 
     def disposeCount(self) -> int:
         return _disposed_counters

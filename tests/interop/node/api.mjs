@@ -30,6 +30,8 @@
 //   undefinedValue()          -> undefined
 //   bigPayload(n)             -> [{ id: i, name: "item" + i, tags: ["a", "b"], score: i * 1.5 }
 //                                 for i in 0..n-1]
+//   streamNumbers(n)          -> a ReadableStream of the numbers 0..n-1 (one chunk each)
+//   sumStream(stream)         -> the sum of every number read from a ReadableStream
 //   disposeCount()            -> how many Counter objects have had [Symbol.dispose] run, i.e.
 //                                were released by every peer holding them. PROCESS-WIDE (not per
 //                                session), so it is observable across HTTP batches and sessions;
@@ -140,6 +142,22 @@ export class TestApi extends RpcTarget {
       out[i] = { id: i, name: "item" + i, tags: ["a", "b"], score: i * 1.5 };
     }
     return out;
+  }
+
+  streamNumbers(n) {
+    let i = 0;
+    return new ReadableStream({
+      pull(controller) {
+        if (i < n) controller.enqueue(i++);
+        else controller.close();
+      },
+    });
+  }
+
+  async sumStream(stream) {
+    let total = 0;
+    for await (const chunk of stream) total += chunk;
+    return total;
   }
 
   disposeCount() {

@@ -370,6 +370,22 @@ add("map:empty", async () => {
   return check([], await api.generateFibonacci(0).map((x) => api.square(x)));
 });
 
+// -- streams: a ReadableStream each way (pipe + stream messages); websocket only
+add("stream:from-server", async () => {
+  const stream = await session().streamNumbers(100);
+  const got = [];
+  for await (const chunk of stream) got.push(chunk);
+  check(Array.from({ length: 100 }, (_, i) => i), got);
+  return "100 chunks";
+}, { wsOnly: true });
+add("stream:to-server", async () => {
+  let i = 0;
+  const stream = new ReadableStream({
+    pull(controller) { if (i < 50) controller.enqueue(i++); else controller.close(); },
+  });
+  return check(1225, await session().sumStream(stream));
+}, { wsOnly: true });
+
 // -- callbacks (server -> client); websocket only
 add("callback:callFunction", async () =>
   check({ result: 40 }, await session().callFunction((x) => x * 10, 4)), { wsOnly: true });

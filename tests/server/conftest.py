@@ -210,12 +210,17 @@ def read_startup(
 
 @contextlib.contextmanager
 def running_server(
-    data_dir: Path, config_dir: Path, *args: str, env: dict[str, str] | None = None
+    data_dir: Path,
+    config_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[ServerProcess]:
     """A server on an ephemeral loopback port; killed by its pid if a test left it running."""
     env = env or server_environment(config_dir)
     arguments = ["--port", "0", "--data", str(data_dir), *args]
-    process, stderr_path = spawn_server(arguments, env, log_dir=data_dir.parent / "logs")
+    log_dir = data_dir.parent / "logs"
+    process, stderr_path = spawn_server(arguments, env, log_dir=log_dir, cwd=cwd)
     try:
         lines = read_startup(process)
         if not lines or not lines[-1].startswith("LISTENING "):

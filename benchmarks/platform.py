@@ -28,7 +28,6 @@ if ROOT not in sys.path:
 
 import argparse
 import asyncio
-import platform
 import random
 import subprocess
 import tempfile
@@ -160,7 +159,7 @@ async def measure(
 
 def print_table(cells: list[Cell], mode: str) -> None:
     print(
-        f"dotdo local platform over WebSocket ({mode}; Python {platform.python_version()},"
+        f"dotdo local platform over WebSocket ({mode}; Python {sys.version.split()[0]},"
         f" {os.cpu_count()} CPUs, client and server on one machine)"
     )
     header = f"{'operation':<18} {'clients':>7} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}"

@@ -214,8 +214,9 @@ def _instantiate(name: str, target: str) -> RpcTarget:
 def _serve_until_stopped(options: DevOptions) -> int:
     try:
         platform = Platform(options.data_dir, services=options.services)
-    except DotDoError as exc:
-        _say(f"dotdo dev: cannot open {options.data_dir}: {exc.message}", stream=sys.stderr)
+    except (DotDoError, OSError) as exc:
+        reason = exc.message if isinstance(exc, DotDoError) else str(exc)
+        _say(f"dotdo dev: cannot open {options.data_dir}: {reason}", stream=sys.stderr)
         return EXIT_FAILED
     with platform:
         dev = platform.ensure_dev_tenant()

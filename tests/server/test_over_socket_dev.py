@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import signal
 import socket
 import subprocess
@@ -147,6 +148,24 @@ def test_a_port_in_use_exits_1_with_a_message(tmp_path: Path) -> None:
         result = run_to_exit(["--port", str(port), "--data", str(tmp_path / "d")], env)
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_an_unusable_data_directory_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    assert run_dev(["--data", str(tmp_path / "a-file" / "data")]) == 1
+    assert "cannot open" in capsys.readouterr().err
+
+
+def test_a_data_directory_under_another_master_key_exits_1(tmp_path: Path) -> None:
+    env = server_environment(tmp_path / "config")
+    data = ["--port", "0", "--data", str(tmp_path / "d")]
+    with running_server(tmp_path / "d", tmp_path / "config") as server:
+        server.stop()
+    result = run_to_exit(data, {**env, "DOTDO_MASTER_KEY": base64.b64encode(bytes(32)).decode()})
+    assert result.returncode == 1
+    assert "master key" in result.stderr
 
 
 @pytest.mark.parametrize(

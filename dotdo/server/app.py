@@ -124,8 +124,8 @@ async def serve(
     config = uvicorn.Config(
         create_app(platform, limits=limits),
         log_level="warning",
-        # Measured: the sans-I/O websockets protocol is the fastest uvicorn offers, and
-        # per-message deflate costs 3-4x in throughput for the small messages RPC sends.
+        # The settings the transport benchmarks use (tests/interop/serve.py): per-message
+        # deflate cost 3-4x in throughput there, for the small messages RPC sends.
         ws="websockets-sansio",
         ws_max_size=MAX_MESSAGE_BYTES,
         ws_per_message_deflate=False,

@@ -144,6 +144,9 @@ class SessionDriver:
                     self.channel_closed()
                     return
                 self.deliver(message)
+            # The session ended while reading (the peer's abort): end the driver too, or its
+            # owner (an ASGI handler waiting on `finished`) would wait forever.
+            self._end_soon()
         except asyncio.CancelledError:
             raise
         except Exception as error:  # a broken channel ends the session

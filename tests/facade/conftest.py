@@ -149,7 +149,7 @@ class Target:
     api_key: str | None  # None on memory://: the in-process dev tenant's key is used
 
     def client(self, **options: Any) -> DotDo:
-        return DotDo(endpoint=self.endpoint, api_key=self.api_key, **options)
+        return DotDo(**{"endpoint": self.endpoint, "api_key": self.api_key, **options})
 
 
 @pytest.fixture(params=["memory", "socket"])

@@ -8,24 +8,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dotdo import DotDo
 from dotdo.transport.session import Session
 
 __all__ = [
     "REQUESTS",
     "Wiretap",
     "clean_environ",
+    "local_address",
+    "open_sessions",
     "run_cli",
     "run_python",
     "transport_session",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
+_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 
 #: The message kinds that ask the peer for something (a release or a resolve does not).
 REQUESTS = frozenset({"push", "pull", "stream"})
@@ -51,6 +56,7 @@ class Wiretap:
 
     def __init__(self, session: Session) -> None:
         self.events: list[tuple[str, str]] = []
+        self.received: list[str] = []  # the text of every incoming message
         take_outgoing, receive = session.take_outgoing, session.receive
 
         def tapped_take_outgoing() -> list[str]:
@@ -60,6 +66,7 @@ class Wiretap:
 
         def tapped_receive(data: str | bytes) -> None:
             self.events.append(("received", _kind(data)))
+            self.received.append(data if isinstance(data, str) else data.decode())
             receive(data)
 
         session.take_outgoing = tapped_take_outgoing  # type: ignore[method-assign]
@@ -82,8 +89,18 @@ class Wiretap:
                 trips, sending = trips + 1, True
         return trips
 
+    def tokens(self) -> list[str]:
+        """Every JWT the peer sent (the exchange answers)."""
+        return [token for text in self.received for token in _JWT.findall(text)]
+
     def clear(self) -> None:
         self.events.clear()
+        self.received.clear()
+
+
+def open_sessions(client: DotDo) -> list[Any]:
+    """The sessions the client's pool holds on this event loop."""
+    return [session for session in client._pool()._sessions if session is not None]
 
 
 def _kind(message: str | bytes) -> str:

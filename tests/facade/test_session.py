@@ -12,7 +12,7 @@ import pytest
 from dotdo import DotDo
 
 from .conftest import SocketPlatform, Target, running_platform
-from .helpers import Wiretap, clean_environ, run_python, transport_session
+from .helpers import Wiretap, clean_environ, open_sessions, run_python, transport_session
 
 pytestmark = pytest.mark.anyio
 
@@ -50,7 +50,7 @@ async def test_every_call_and_every_view_uses_the_one_session(
     await view.secrets.delete(secret_name)
     assert wiretap.requests().count("pull") == 4
     assert len(client._shared.pools) == 1
-    assert [s for s in client._pool()._sessions if s is not None] == [session]
+    assert open_sessions(client) == [session]
 
 
 async def test_a_larger_pool_spreads_calls_over_its_sessions(
@@ -74,7 +74,7 @@ async def test_a_thousand_concurrent_tasks_on_a_fresh_client_all_succeed(
     await client.secrets.set(secret_name, "shared value")
     found = await asyncio.gather(*(client.secrets.get(secret_name) for _ in range(1000)))
     assert found == ["shared value"] * 1000
-    assert len([s for s in client._pool()._sessions if s is not None]) == 1
+    assert len(open_sessions(client)) == 1
 
 
 def test_two_asyncio_runs_in_a_row_use_the_singleton(
@@ -203,13 +203,6 @@ def test_a_forked_child_that_does_not_use_dotdo_still_exits(
 # -- the server's side of a session ----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a client's close() leaves its WebSocket handler running on the server: "
-    "SessionDriver's reader/writer tasks end when the peer aborts but never call close(), so "
-    "`finished` is never set and RpcAsgiApp._websocket waits forever (one leaked handler per "
-    "closed client; shutdown waits out uvicorn's graceful timeout)",
-)
 def test_a_closed_client_leaves_nothing_running_on_the_server(tmp_path: Path) -> None:
     with running_platform(tmp_path / "platform") as (server, process):
 

@@ -14,7 +14,7 @@ from keyring.errors import KeyringLocked, PasswordSetError
 class Locked(KeyringBackend):
     """Every operation raises, as a locked Secret Service collection does."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def get_password(self, service: str, username: str) -> str | None:
         raise KeyringLocked("the collection is locked")
@@ -29,7 +29,7 @@ class Locked(KeyringBackend):
 class Hanging(KeyringBackend):
     """Every operation blocks until ``release`` is set, as an unanswered unlock prompt does."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
     release = threading.Event()
 
     def get_password(self, service: str, username: str) -> str | None:

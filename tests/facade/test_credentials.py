@@ -28,12 +28,12 @@ def keychain_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def locked_keychain(keychain_allowed: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(keyring.core, "_keyring_backend", Locked())
+    monkeypatch.setattr(keyring.core, "_keyring_backend", Locked())  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
 def hanging_keychain(keychain_allowed: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(keyring.core, "_keyring_backend", Hanging())
+    monkeypatch.setattr(keyring.core, "_keyring_backend", Hanging())  # type: ignore[no-untyped-call]
     Hanging.release.clear()
     yield
     Hanging.release.set()  # let the abandoned worker threads finish

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -76,8 +77,9 @@ async def test_an_expired_cache_entry_is_fetched_again(
 ) -> None:
     import dotdo.namespaces.secrets as secrets_module
 
+    # Only the cache's clock moves: the event loop and the deadlines keep the real one.
     clock = [1000.0]
-    monkeypatch.setattr(secrets_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(secrets_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     await client.secrets.set(secret_name, "v1")
     assert await client.secrets.get(secret_name, cache_ttl=10) == "v1"
     wiretap = Wiretap(transport_session(await client._session()))

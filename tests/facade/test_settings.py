@@ -87,7 +87,7 @@ def test_an_invalid_variable_is_named_in_the_error(
     ("argument", "value"),
     [("timeout", 0), ("max_retries", -2), ("pool_size", 0), ("endpoint", "nope"), ("debug", "x")],
 )
-def test_an_invalid_argument_is_named_in_the_error(argument: str, value: object) -> None:
+def test_an_invalid_argument_is_named_in_the_error(argument: str, value: Any) -> None:
     client = DotDo(**{argument: value})
     with pytest.raises(ValidationError, match=argument) as caught:
         client.settings  # noqa: B018

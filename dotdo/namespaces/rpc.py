@@ -10,7 +10,7 @@ Streaming: :meth:`Rpc.stream` iterates a list the method returns. True streaming
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dotdo.errors import ValidationError
@@ -19,7 +19,7 @@ from dotdo.namespaces._base import Namespace
 if TYPE_CHECKING:
     from dotdo._client import DotDo
 
-__all__ = ["Rpc", "RpcCall", "RpcPath"]
+__all__ = ["Rpc", "RpcCall", "RpcPath", "RpcStream"]
 
 
 def _method_path(method: str) -> tuple[str, ...]:
@@ -63,23 +63,51 @@ class Rpc(Namespace):
         path = _method_path(method)
         return await self._client._call(("rpc", *path), args, idempotent=False, timeout=timeout)
 
-    async def stream(self, method: str, *args: Any) -> AsyncIterator[Any]:
-        """Iterate the items of the list ``method`` returns.
+    def stream(self, method: str, *args: Any) -> RpcStream:
+        """An async iterator over the items of the list ``method`` returns.
 
-        The whole list arrives in one answer: true streaming needs transport stream support,
-        which is not built yet.
+        ``async for token in dotdo.rpc.stream("ai.tokens", "some text"): ...``. The call is sent
+        on the first ``__anext__`` and the whole list arrives in one answer: true streaming needs
+        transport stream support, which is not built yet.
 
         Raises:
-            ValidationError: ``method`` is not a dotted name, or it did not return a list.
+            ValidationError: ``method`` is not a dotted name (raised here, before anything is
+                sent), or, while iterating, the method did not return a list.
         """
-        result = await self.call(method, *args)
-        if not isinstance(result, list):
-            raise ValidationError(
-                f"stream() needs a method that returns a list; {method!r} returned"
-                f" {type(result).__name__}"
-            )
-        for item in result:
-            yield item
+        _method_path(method)
+        return RpcStream(self, method, args)
+
+
+class RpcStream:
+    """The items of a list-returning call, as an async iterator (see :meth:`Rpc.stream`)."""
+
+    __slots__ = ("_args", "_items", "_method", "_rpc")
+
+    def __init__(self, rpc: Rpc, method: str, args: tuple[Any, ...]) -> None:
+        self._rpc = rpc
+        self._method = method
+        self._args = args
+        self._items: Iterator[Any] | None = None
+
+    def __aiter__(self) -> RpcStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._items is None:
+            result = await self._rpc.call(self._method, *self._args)
+            if not isinstance(result, list):
+                raise ValidationError(
+                    f"stream() needs a method that returns a list; {self._method!r} returned"
+                    f" {type(result).__name__}"
+                )
+            self._items = iter(result)
+        try:
+            return next(self._items)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    def __repr__(self) -> str:
+        return f"<dotdo.rpc.stream {self._method}>"
 
 
 class RpcPath:

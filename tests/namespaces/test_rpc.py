@@ -101,3 +101,19 @@ async def test_calls_are_not_marked_idempotent_so_a_sent_request_is_not_retried(
         (("rpc", "ai", "generate"), (1,), False, 5),
         (("rpc", "ai", "generate"), (2,), False, None),
     ]
+
+
+async def test_stream_refuses_a_malformed_method_before_any_io() -> None:
+    rpc = Rpc(Offline())  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        rpc.stream("not a method")
+
+
+async def test_stream_works_through_dotdo_sync(client: DotDo) -> None:
+    sync = client.sync
+    try:
+        items = list(sync.rpc.stream("ai.tokens", "a b"))
+    finally:
+        client._shared.platform = None  # closing the twin must not close the shared platform
+        sync.close()
+    assert items == ["a", "b"]

@@ -30,6 +30,7 @@ import sys
 import time
 import traceback
 from datetime import datetime
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
 
 from dotdo.errors import ValidationError
@@ -107,6 +108,13 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return _text(str(value))
+
+
+def _caller(frame: FrameType) -> FrameType:
+    """The first frame outside dotdo (``dotdo.sync`` calls through a proxy)."""
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("dotdo."):
+        frame = frame.f_back
+    return frame
 
 
 def _exception_text(exception: BaseException | bool | None) -> str | None:
@@ -287,7 +295,7 @@ class Logs(Namespace):
         category: str | None,
         exception: BaseException | bool | None,
     ) -> None:
-        frame = sys._getframe(2)  # the caller of debug() ... critical()
+        frame = _caller(sys._getframe(2))  # the caller of debug() ... critical()
         code = frame.f_code
         source = {"file": code.co_filename, "line": frame.f_lineno, "function": code.co_name}
         entry = _entry(

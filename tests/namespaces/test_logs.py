@@ -90,6 +90,21 @@ def _line() -> int:
     return sys._getframe(1).f_lineno
 
 
+async def test_through_dotdo_sync_the_source_is_still_the_caller(client: DotDo, name: str) -> None:
+    sync = client.sync
+    try:
+        sync.logs.info("blocking", category=name)
+    finally:
+        sync._portal.stop()  # nothing ran on the twin's loop: just end its thread
+    await client.logs.flush()
+
+    [entry] = await stored(client, name)
+    assert entry.data is not None
+    assert entry.data["_source"]["function"] == (
+        "test_through_dotdo_sync_the_source_is_still_the_caller"
+    )
+
+
 async def test_each_method_stores_its_level(client: DotDo, name: str) -> None:
     logs = client.logs
     for log in (logs.debug, logs.info, logs.notice, logs.warn, logs.error, logs.critical):

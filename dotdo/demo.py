@@ -46,9 +46,9 @@ async def run_demo(say: Callable[[str], object]) -> None:
         say(f"collections  query name == 'Ada' -> {len(found)} document(s)")
 
         who = await client.auth.whoami()
-        say(f"auth         whoami -> {who}")
+        say(f"auth         whoami -> {who.kind} of tenant {who.tenant!r}, scopes {len(who.scopes)}")
 
-        await client.logs.info("demo ran", {"step": "logs"}, category="demo")
+        client.logs.info("demo ran", {"step": "logs"}, category="demo")
         await client.logs.flush()
         entries = await client.logs.query(category="demo")
         say(f"logs         info + flush; query(category='demo') -> {len(entries)} entry")

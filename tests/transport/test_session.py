@@ -341,6 +341,42 @@ async def test_a_server_stub_passed_back_reaches_the_original_object(
     await harness.check_all_released()
 
 
+async def test_a_stub_from_one_session_can_be_passed_into_another(
+    make_harness: MakeHarness,
+) -> None:
+    first = make_harness(Api())
+    second = make_harness(Api())
+    counter = await first.stub.make_counter(5)
+
+    assert await second.stub.increment_counter(counter, 2) == 7
+
+    counter.dispose()
+    await first.check_all_released()
+    await second.check_all_released()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: session.encode_stub exports a foreign stub's own hook without dup(), so when "
+    "the other session releases it the caller's stub is disposed; its next call then goes out "
+    "on a released id (RemoteHook.call ignores _disposed) and the first peer aborts the session",
+)
+async def test_a_stub_passed_into_another_session_stays_usable_after_it_is_released_there(
+    make_harness: MakeHarness,
+) -> None:
+    first = make_harness(Api())
+    second = make_harness(Api())
+    counter = await first.stub.make_counter(5)
+    assert await second.stub.increment_counter(counter, 2) == 7
+    await second.settle()  # the second session has released its proxy of the counter
+
+    assert await counter.increment(1) == 8
+
+    counter.dispose()
+    await first.check_all_released()
+    await second.check_all_released()
+
+
 # -- what an RpcTarget exposes --------------------------------------------------------------
 
 _UNREACHABLE = [

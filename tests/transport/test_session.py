@@ -139,6 +139,20 @@ async def test_calls_queued_on_an_unresolved_promise_are_delivered_in_order(
     await harness.check_all_released()
 
 
+async def test_a_call_abandoned_by_a_timeout_is_released_when_it_finishes(
+    make_harness: MakeHarness,
+) -> None:
+    server = Api()
+    harness = make_harness(server)
+
+    with anyio.move_on_after(0.05) as scope:
+        await harness.stub.wait_for_gate()
+    assert scope.cancelled_caught
+
+    server.gate.set()
+    await harness.check_all_released()
+
+
 async def test_errors_propagate_to_calls_pipelined_on_a_failed_call(
     make_harness: MakeHarness,
 ) -> None:

@@ -2,7 +2,8 @@
 
 The transport calls :func:`redact_error` on every exception before it is serialised. A
 :class:`~dotdo.errors.DotDoError` was raised on purpose and is written for the caller, so it passes
-through. Anything else is a bug or an environment failure whose message, type and traceback may
+through, and so does a call to a method or service that does not exist (as ``NotFoundError``).
+Anything else is a bug or an environment failure whose message, type and traceback may
 name files, SQL or data: it is logged here, on the ``dotdo.server`` logger, under a fresh
 correlation id, and the caller gets only ``ServiceError("internal error", request_id=...)``.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 import logging
 import uuid
 
-from dotdo.errors import DotDoError, ServiceError
+from dotdo.errors import DotDoError, NotFoundError, ServiceError
+from dotdo.transport.hooks import UnreachableMemberError
 
 __all__ = ["logger", "redact_error"]
 
@@ -28,6 +30,9 @@ def redact_error(exc: BaseException) -> BaseException:
     """
     if isinstance(exc, DotDoError):
         return exc
+    if isinstance(exc, UnreachableMemberError):
+        # A method or service that does not exist is the caller's mistake, not an internal one.
+        return NotFoundError(str(exc), code="no_such_method")
     request_id = uuid.uuid4().hex
     logger.error(
         "internal error %s: %s",

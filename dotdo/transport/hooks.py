@@ -30,6 +30,7 @@ __all__ = [
     "Payload",
     "PullCallback",
     "Scheduler",
+    "UnreachableMemberError",
     "unreachable",
 ]
 
@@ -48,9 +49,13 @@ class Scheduler(Protocol):
         """A future of the running event loop."""
 
 
+class UnreachableMemberError(TypeError):
+    """A missing or forbidden member. On the wire a plain ``TypeError``, as in the reference."""
+
+
 def unreachable(name: object) -> TypeError:
     """The one error for every missing or forbidden member, so a peer cannot probe what exists."""
-    return TypeError(f"RPC target has no reachable member {name!r}")
+    return UnreachableMemberError(f"RPC target has no reachable member {name!r}")
 
 
 class Hook:

@@ -154,7 +154,7 @@ class SessionPool:
 
             client, server = memory_pair(server_main=platform.main(), redact_error=redact_error)
             return PlatformSession(client.main_stub(), _LocalCloser(client, server), self._settings)
-        from dotdo.transport.connect import connect
+        from dotdo.transport.connection import connect
 
         connection = connect(
             endpoint,

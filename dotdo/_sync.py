@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import inspect
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Coroutine
@@ -59,6 +60,7 @@ class SyncDotDo:
     def __init__(self, client: DotDo) -> None:
         self._client = client
         self._portal = _Portal()
+        self._pid = os.getpid()
         atexit.register(_close_at_exit, weakref.ref(self))
 
     def __getattr__(self, name: str) -> Any:
@@ -81,7 +83,8 @@ class SyncDotDo:
 
 def _close_at_exit(reference: weakref.ref[SyncDotDo]) -> None:
     twin = reference()
-    if twin is not None:
+    # A forked child inherits the hook but not the portal's thread: nothing of its own to close.
+    if twin is not None and twin._pid == os.getpid():
         # At exit nothing can be done about a failing close; say so on the dotdo logger.
         try:
             twin.close()

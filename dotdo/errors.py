@@ -235,10 +235,13 @@ def error_from_wire(type_name: str, message: str, props: dict[str, Any] | None) 
         return RpcError(message, remote_type=type_name, **common)
     if cls is RateLimitError:
         retry_after = props.get("retry_after")
-        seconds = (
-            float(retry_after)
-            if isinstance(retry_after, int | float) and not isinstance(retry_after, bool)
-            else None
-        )
+        seconds: float | None = None
+        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+            try:
+                seconds = float(retry_after)
+            except OverflowError:  # a bigint far beyond any real delay
+                seconds = None
+            if seconds is not None and not (0 <= seconds < float("inf")):
+                seconds = None
         return RateLimitError(message, retry_after=seconds, **common)
     return cls(message, **common)

@@ -124,7 +124,10 @@ def encode_error(error: BaseException, exporter: Exporter | None) -> list[Any]:
     if isinstance(error, DotDoError):
         props = Encoder(None).encode(error.wire_props())
         return ["error", type(error).__name__, error.message, None, props]
-    type_name = _PYTHON_TO_JS_ERROR.get(type(error), "Error")
+    type_name = next(
+        (_PYTHON_TO_JS_ERROR[cls] for cls in type(error).__mro__ if cls in _PYTHON_TO_JS_ERROR),
+        "Error",
+    )
     return ["error", type_name, str(error)]
 
 
@@ -234,13 +237,14 @@ class Decoder:
         return _Rooted(holder, pending) if pending else Payload(holder[0])
 
     def _value(self, value: Any, parent: Any, key: Any, depth: int) -> Any:
-        kind = type(value)
-        if kind is str or kind is int or kind is float or kind is bool or value is None:
-            return value
+        # Checked before anything else, scalars included, as the reference does.
         if depth >= self._limits.max_depth:
             raise ProtocolError(
                 f"message exceeds the maximum nesting depth of {self._limits.max_depth}"
             )
+        kind = type(value)
+        if kind is str or kind is int or kind is float or kind is bool or value is None:
+            return value
         if kind is dict:
             for item_key in list(value):
                 item = self._value(value[item_key], value, item_key, depth + 1)
@@ -325,10 +329,15 @@ class Decoder:
         hook = self._importer.export_hook(value[1])
         path = _path(value[2]) if size >= 3 else ()
         if size == 4:
-            if type(value[3]) is not list:
+            arguments = value[3]
+            if type(arguments) is not list:
                 raise ProtocolError("call arguments must be an array")
-            args = Decoder(self._importer).decode([value[3]], depth)
-            result = hook.call(path, args)
+            # Decoded here rather than through decode(), to spend fewer Python frames per level
+            # of nested calls: 256 levels must fit under the interpreter's recursion limit.
+            inner = Decoder(self._importer)
+            for index, item in enumerate(arguments):
+                arguments[index] = inner._value(item, arguments, index, depth + 1)
+            result = hook.call(path, Payload(arguments, inner._pending or None))
         elif path:
             result = hook.get(path)
         else:

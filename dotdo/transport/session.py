@@ -75,24 +75,32 @@ class RemoteHook(Hook):
         return self.session.scheduler
 
     def get(self, path: Path) -> Hook:
+        if self._disposed:
+            return _disposed_hook()
         resolution = self.entry.resolution
         if resolution is not None:
             return resolution.get(path)
         return self.session._send_call(self.entry.id, path, None)
 
     def call(self, path: Path, args: Payload) -> Hook:
+        if self._disposed:
+            return _disposed_hook()
         resolution = self.entry.resolution
         if resolution is not None:
             return resolution.call(path, args)
         return self.session._send_call(self.entry.id, path, args)
 
     def map(self, path: Path, recipe: MapRecipe) -> Hook:
+        if self._disposed:
+            return _disposed_hook()
         resolution = self.entry.resolution
         if resolution is not None:
             return resolution.map(path, recipe)
         return self.session._send_map(self.entry.id, path, recipe)
 
     def stream(self, path: Path, args: Payload) -> Hook:
+        if self._disposed:
+            return _disposed_hook()
         resolution = self.entry.resolution
         if resolution is not None:
             return resolution.call(path, args)
@@ -167,6 +175,8 @@ class Session(Importer, Exporter):
         self._next_peer_push_id = 1
         self._pending_pulls = 0
         self._pipe_readables: dict[int, RpcReadableStream] = {}
+        self._export_log: list[int] | None = None
+        self._after_send: list[Callable[[], None]] = []
         self._broken_callbacks: list[Callable[[BaseException], None]] = []
         self.abort_reason: BaseException | None = None
 
@@ -280,6 +290,10 @@ class Session(Importer, Exporter):
     def _send(self, message: list[Any]) -> None:
         self._outbox.append(dump_message(message))
         self._request_flush()
+        if self._after_send:
+            actions, self._after_send = self._after_send, []
+            for action in actions:
+                action()
 
     def _request_flush(self) -> None:
         if not self._flush_requested:
@@ -305,7 +319,7 @@ class Session(Importer, Exporter):
         expression: list[Any] = ["pipeline", import_id, list(path)]
         if args is not None:
             try:
-                expression.append(Encoder(self).encode(args.value)[0])
+                expression.append(self._encode(args.value)[0])
             except Exception as error:  # an argument that cannot be sent fails only this call
                 return ErrorHook(error)
         self._send([kind, expression])
@@ -327,7 +341,7 @@ class Session(Importer, Exporter):
         hook = hook.canonical()
         if isinstance(hook, RemoteHook) and hook.session is self and hook.entry.resolution is None:
             return ["import", hook.entry.id]
-        return ["export", self._export_hook(hook, key=hook)]
+        return ["export", self._export_hook(hook, key=hook, dup=True)]
 
     def _send_pull(self, import_id: int) -> None:
         if self.abort_reason is None:
@@ -375,7 +389,9 @@ class Session(Importer, Exporter):
             return ["import", hook.entry.id]
         if isinstance(stub, RpcPromise):
             return ["promise", self._export_promise(hook.get(path) if path else hook.dup())]
-        return ["export", self._export_hook(hook, key=hook)]
+        # The export holds its own reference: the caller's stub stays usable when the peer
+        # releases this one.
+        return ["export", self._export_hook(hook, key=hook, dup=True)]
 
     def encode_readable(self, source: Any) -> list[Any]:
         """Open a pipe to the peer, start pumping ``source`` into it, name its readable end."""
@@ -394,16 +410,19 @@ class Session(Importer, Exporter):
             return known
         return self._export_hook(Node.of(self.scheduler, value), key=value)
 
-    def _export_hook(self, hook: Hook, *, key: Any) -> int:
+    def _export_hook(self, hook: Hook, *, key: Any, dup: bool = False) -> int:
         known = self._export_ids.get(id(key))
         if known is not None:
             self._exports[known].refcount += 1
+            self._log_export(known)
             return known
         self._check_export_room()
         export_id = self._next_export_id
         self._next_export_id -= 1
-        self._exports[export_id] = _Export(hook, key)
+        # The export keeps ``key`` alive, so its id() cannot be reused while the entry exists.
+        self._exports[export_id] = _Export(hook.dup() if dup else hook, key)
         self._export_ids[id(key)] = export_id
+        self._log_export(export_id)
         return export_id
 
     def _export_promise(self, hook: Hook) -> int:
@@ -412,8 +431,29 @@ class Session(Importer, Exporter):
         self._next_export_id -= 1
         export = _Export(hook)
         self._exports[export_id] = export
-        self._start_resolving(export_id, export)
+        self._log_export(export_id)
+        # Resolving may finish at once; the resolve must follow the message naming the promise.
+        self._after_send.append(lambda: self._start_resolving(export_id, export))
         return export_id
+
+    def _log_export(self, export_id: int) -> None:
+        if self._export_log is not None:
+            self._export_log.append(export_id)
+
+    def _encode(self, value: Any) -> Any:
+        """Encode a value for one message; if it fails midway, undo the exports it made."""
+        log: list[int] = []
+        self._export_log = log
+        try:
+            return Encoder(self).encode(value)
+        except BaseException:
+            self._after_send.clear()
+            for export_id in reversed(log):
+                if export_id in self._exports:
+                    self._release_export(export_id, 1)
+            raise
+        finally:
+            self._export_log = None
 
     def _check_export_room(self) -> None:
         if len(self._exports) >= self.limits.max_exports:
@@ -541,7 +581,7 @@ class Session(Importer, Exporter):
         if self.abort_reason is None:
             try:
                 if ok:
-                    self._send(["resolve", export_id, Encoder(self).encode(value)])
+                    self._send(["resolve", export_id, self._encode(value)])
                 else:
                     self._send(["reject", export_id, encode_error(_as_error(value), self)])
             except Exception as error:
@@ -627,6 +667,10 @@ class Session(Importer, Exporter):
         except ProtocolError as error:
             reason = error
         self.abort(DotDoConnectionError(f"the peer ended the session: {reason}"), notify_peer=False)
+
+
+def _disposed_hook() -> Hook:
+    return ErrorHook(CapabilityError("this stub was disposed and can no longer be used"))
 
 
 def _as_error(value: Any) -> BaseException:

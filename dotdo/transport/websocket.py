@@ -9,6 +9,7 @@ default, and it costs CPU on every frame), and proxies from the environment are 
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 from collections.abc import Mapping
@@ -29,6 +30,11 @@ from dotdo.transport.limits import DEFAULT_LIMITS, Limits
 from dotdo.transport.session import Session
 
 __all__ = ["open_websocket_session"]
+
+# websockets logs every frame at DEBUG, and frames carry secret values. Its records go to this
+# logger, held at WARNING, so turning the root (or "dotdo") logger to DEBUG never prints them.
+_FRAMES_LOGGER = logging.getLogger("dotdo.transport.frames")
+_FRAMES_LOGGER.setLevel(logging.WARNING)
 
 
 class _RpcClientConnection(ClientConnection):
@@ -138,6 +144,7 @@ async def open_websocket_session(
             open_timeout=open_timeout,
             additional_headers=dict(headers or {}),
             proxy=None,
+            logger=_FRAMES_LOGGER,
             ping_interval=20,
             ping_timeout=20,
             close_timeout=2,

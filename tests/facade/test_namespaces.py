@@ -79,12 +79,6 @@ async def test_a_transaction_commits_on_the_shared_session(client: DotDo, secret
     assert len(open_sessions(client)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: rpc.call('unknown.method') raises ServiceError('internal error') and the server "
-    "logs an ERROR, not the documented NotFoundError: api.rpc (ServiceDirectory) has no member "
-    "for an unknown service, the transport raises TypeError and redact_error hides it",
-)
 async def test_calling_a_service_that_does_not_exist_raises_not_found(client: DotDo) -> None:
     with pytest.raises(NotFoundError):
         await client.rpc.call("no_such_service.method")

@@ -172,12 +172,6 @@ def test_a_forked_child_opens_its_own_session_and_the_parent_keeps_its_own(
     assert found["parent_session_after"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a forked child that never uses dotdo hangs at exit: the atexit hook "
-    "(_sync._close_at_exit) runs the parent's dotdo.sync portal, whose thread did not survive "
-    "the fork, and blocks forever on future.result()",
-)
 def test_a_forked_child_that_does_not_use_dotdo_still_exits(
     secret_name: str, config_dir: Path
 ) -> None:

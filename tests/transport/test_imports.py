@@ -10,8 +10,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 _IO_LIBRARIES = ["asyncio", "anyio", "httpx", "socket", "websockets"]
 _HEAVY_LIBRARIES = ["websockets", "httpx", "cryptography", "keyring", "bcrypt", "pydantic"]
 
@@ -42,11 +40,6 @@ def test_the_probe_sees_an_io_library_when_one_is_imported() -> None:
     assert _loaded_after("import socket", _IO_LIBRARIES) == ["socket"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: dotdo/transport/__init__.py eagerly imports asgi, connect and memory, so "
-    "importing dotdo.transport.session loads asyncio and socket",
-)
 def test_importing_the_session_pulls_in_no_io_library() -> None:
     assert _loaded_after("import dotdo.transport.session", _IO_LIBRARIES) == []
 

@@ -248,11 +248,6 @@ async def test_map_results_that_are_targets_arrive_as_stubs(make_harness: MakeHa
     await harness.check_all_released()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: session._send_call exports an already-resolved local promise argument and "
-    "sends its resolve before the push that introduces it; the peer drops it and waits forever",
-)
 async def test_map_with_a_captured_client_capability_calls_back_for_each_element(
     make_harness: MakeHarness,
 ) -> None:
@@ -268,11 +263,6 @@ async def test_map_with_a_captured_client_capability_calls_back_for_each_element
     await harness.check_all_released()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: session._send_call sends the resolve of a settled local promise argument "
-    "before the push that carries it, so the peer drops the resolve and the call never settles",
-)
 async def test_a_settled_local_promise_can_be_passed_as_an_argument(
     make_harness: MakeHarness,
 ) -> None:
@@ -369,12 +359,6 @@ async def test_a_stub_from_one_session_can_be_passed_into_another(
     await second.check_all_released()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: session.encode_stub exports a foreign stub's own hook without dup(), so when "
-    "the other session releases it the caller's stub is disposed; its next call then goes out "
-    "on a released id (RemoteHook.call ignores _disposed) and the first peer aborts the session",
-)
 async def test_a_stub_passed_into_another_session_stays_usable_after_it_is_released_there(
     make_harness: MakeHarness,
 ) -> None:
@@ -458,11 +442,6 @@ async def test_the_internals_of_a_method_are_unreachable(
     await harness.check_all_released()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: codec.encode_error maps Python errors to JS names by exact type, so the new "
-    "UnreachableMemberError (a TypeError subclass) goes out as 'Error', not 'TypeError'",
-)
 async def test_a_missing_member_reads_as_a_type_error_naming_it(
     make_harness: MakeHarness,
 ) -> None:
@@ -746,11 +725,6 @@ async def test_without_redaction_the_type_and_message_are_sent(
     await harness.check_all_released()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: session._send_call encodes the arguments after exporting the function in "
-    "them; when a later argument fails to encode, that export stays in the table forever",
-)
 async def test_a_call_whose_arguments_cannot_be_sent_leaves_no_export(
     make_harness: MakeHarness,
 ) -> None:
@@ -762,11 +736,6 @@ async def test_a_call_whose_arguments_cannot_be_sent_leaves_no_export(
     await harness.check_all_released()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: session._send_settlement encodes the result after exporting the targets in "
-    "it; when a later value fails to encode, the reject is sent and those exports leak",
-)
 async def test_a_result_that_cannot_be_sent_leaves_no_export(make_harness: MakeHarness) -> None:
     server = Api()
     harness = make_harness(server)

@@ -2,7 +2,9 @@
 
 Defaults match the reference implementation (`src/serialize.ts`, `DEFAULT_LIMITS`) where it has
 one; the caps on exports, pending pulls and HTTP batches go beyond it. Limits are local and never
-negotiated: breaking one aborts that session with a `ProtocolError`, nothing else.
+negotiated. A message from the peer that breaks one aborts that session with a `ProtocolError`
+(other sessions are untouched); a result of ours that would need more exports than allowed fails
+only that call, with the same error. An oversize HTTP batch is answered with 413.
 """
 
 from __future__ import annotations

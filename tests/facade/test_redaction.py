@@ -137,12 +137,6 @@ dotdo.sync.secrets.get(os.environ["SCAN_NAME"])
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with the root logger at DEBUG, the `websockets.client` logger dotdo's WebSocket "
-    'brings in logs every incoming frame (\'< TEXT ["resolve",5,"<secret value>"]\'): secret '
-    "values and tokens reach the logs. The transport does not pass websockets a quiet logger",
-)
 def test_debug_logging_of_every_library_shows_no_secret(
     socket_platform: SocketPlatform, secret_name: str
 ) -> None:

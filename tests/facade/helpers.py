@@ -22,7 +22,6 @@ __all__ = [
     "REQUESTS",
     "Wiretap",
     "clean_environ",
-    "local_address",
     "open_sessions",
     "run_cli",
     "run_python",
@@ -42,13 +41,6 @@ def transport_session(platform_session: Any) -> Session:
     driver = getattr(closer, "_driver", None) or closer._client
     session: Session = driver.session
     return session
-
-
-def local_address(platform_session: Any) -> tuple[str, int]:
-    """The client side (host, port) of a WebSocket session's TCP connection."""
-    socket = platform_session._closer._driver._write_now.__self__
-    host, port = socket.local_address[:2]
-    return host, port
 
 
 class Wiretap:

@@ -35,9 +35,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# Running a script puts its directory first on sys.path, where benchmarks/platform.py shadows the
-# standard library's `platform` (importing orjson then crashes). dotdo is imported only below.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
 BENCH_NAME = "BENCH_DB_URL"
 
 

@@ -1,7 +1,7 @@
 """The local platform over WebSocket: calls/s and latency with 1, 10 and 50 concurrent clients.
 
-    python benchmarks/platform.py            # short mode, about 30 seconds
-    python benchmarks/platform.py --long     # longer measures, about 2 minutes
+    python benchmarks/platform_load.py            # short mode, about 30 seconds
+    python benchmarks/platform_load.py --long     # longer measures, about 2 minutes
 
 Starts ``python -m dotdo.server`` on loopback with a fresh data directory (and its own config
 directory, so your saved login is left alone), then for each operation and client count opens
@@ -13,23 +13,12 @@ of what is measured. Prints one table; nothing is asserted.
 
 from __future__ import annotations
 
-# ruff: noqa: E402 - the imports below must come after the sys.path fix
-import os
-import sys
-
-# This file shares its name with the standard library's `platform`. Run as a script, its folder
-# comes first on sys.path and it would shadow that module for everything imported below
-# (asyncio imports it, and the recursive import crashes the interpreter).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != _HERE]
-ROOT = os.path.dirname(_HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
 import argparse
 import asyncio
+import os
 import random
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator

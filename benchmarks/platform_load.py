@@ -29,6 +29,7 @@ from typing import Any
 
 from dotdo.transport import RpcStub, connect
 
+ROOT = Path(__file__).resolve().parent.parent
 CLIENT_COUNTS = (1, 10, 50)
 TABLE_ROWS = 1000
 Call = Callable[[RpcStub], Awaitable[Any]]

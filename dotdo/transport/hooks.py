@@ -249,6 +249,7 @@ class Node(Hook):
 
     @property
     def settled(self) -> bool:
+        """True once the node has a value or an error (or forwards to another hook)."""
         return self._state != _PENDING
 
     # -- settling -------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class HttpBatchClient:
         self._closed = False
 
     def main_stub(self) -> RpcStub:
+        """A stub for the peer's main object; each call joins the batch now being filled."""
         return RpcStub(_BatchMainHook(self))
 
     def current_session(self) -> Session:
@@ -126,6 +127,7 @@ class HttpBatchClient:
         )
 
     async def close(self) -> None:
+        """Cancel the batches in flight, stop the scheduler's tasks and close the HTTP client."""
         self._closed = True
         for task in list(self._tasks):
             task.cancel()

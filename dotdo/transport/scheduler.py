@@ -20,9 +20,11 @@ class AsyncioScheduler:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def create_future(self) -> asyncio.Future[Any]:
+        """A future of this scheduler's event loop."""
         return self._loop.create_future()
 
     def spawn(self, awaitable: Any, node: Node) -> None:
+        """Run ``awaitable`` as a task that settles ``node`` with its outcome."""
         task = self._loop.create_task(_settle(awaitable, node))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

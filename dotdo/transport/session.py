@@ -206,6 +206,7 @@ class Session(Importer, Exporter):
 
     @property
     def is_open(self) -> bool:
+        """True until the session is aborted (``abort_reason`` then says why)."""
         return self.abort_reason is None
 
     @property

@@ -57,8 +57,11 @@ class Rpc(Namespace):
 
         Raises:
             ValidationError: ``method`` is not a dotted name (raised before anything is sent).
-            NotFoundError: no such service.
-            RpcError: the service raised an error dotdo does not declare.
+            NotFoundError: no such service or method.
+            ServiceError: the service raised something other than a dotdo error (the platform
+                logs it under the error's ``request_id``); a dotdo error it raises arrives as is.
+            RpcError: a peer other than the dotdo platform raised an error type dotdo does not
+                declare.
         """
         path = _method_path(method)
         return await self._client._call(("rpc", *path), args, idempotent=False, timeout=timeout)

@@ -8,6 +8,7 @@ its fence is ``<!-- skip-test: REASON -->`` with a reason.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -28,9 +29,8 @@ def test_python_block_runs(block: Block, block_runs: BlockRuns) -> None:
     )
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
-def test_skip_markers_give_a_reason_and_sit_on_a_python_block(document: object) -> None:
-    path = DOCUMENTS[DOCUMENTS.index(document)]  # type: ignore[arg-type]
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: path.name)
+def test_skip_markers_give_a_reason_and_sit_on_a_python_block(path: Path) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     for number, line in enumerate(lines, start=1):
         if "skip-test" not in line:
@@ -46,9 +46,8 @@ def test_skip_markers_give_a_reason_and_sit_on_a_python_block(document: object) 
         )
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
-def test_every_fence_names_its_language_and_python_is_spelt_python(document: object) -> None:
-    path = DOCUMENTS[DOCUMENTS.index(document)]  # type: ignore[arg-type]
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: path.name)
+def test_every_fence_names_its_language_and_python_is_spelt_python(path: Path) -> None:
     for block in blocks(path):
         assert block.language, f"{block.id}: give the fence a language (```python, ```bash...)"
         assert not PYTHON_ALIASES.match(block.language), (

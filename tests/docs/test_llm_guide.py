@@ -133,7 +133,7 @@ def stub_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tu
     positional = [*arguments.posonlyargs, *arguments.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults))
     defaults += arguments.defaults
-    described = []
+    described: list[tuple[ast.arg, inspect._ParameterKind, ast.expr | None]] = []
     for index, argument in enumerate(positional):
         kind = (
             inspect.Parameter.POSITIONAL_ONLY

@@ -10,7 +10,7 @@ Streaming: :meth:`Rpc.stream` iterates a list the method returns. True streaming
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from dotdo.errors import ValidationError
@@ -67,22 +67,24 @@ class Rpc(Namespace):
         return await self._client._call(("rpc", *path), args, idempotent=False, timeout=timeout)
 
     def stream(self, method: str, *args: Any) -> RpcStream:
-        """An async iterator over the items of the list ``method`` returns.
+        """Iterate what ``method`` streams back: ``async for chunk in dotdo.rpc.stream(...)``.
 
-        ``async for token in dotdo.rpc.stream("ai.tokens", "some text"): ...``. The call is sent
-        on the first ``__anext__`` and the whole list arrives in one answer: true streaming needs
-        transport stream support, which is not built yet.
+        A service method streams by returning an async iterator (an ``async def`` generator);
+        chunks arrive as the service produces them, over the same session, and a slow reader
+        slows the producer. A method that returns a list is iterated item by item. The call is
+        sent on the first ``__anext__`` and, like :meth:`call`, not retried.
 
         Raises:
             ValidationError: ``method`` is not a dotted name (raised here, before anything is
-                sent), or, while iterating, the method did not return a list.
+                sent), or, while iterating, the method returned neither a stream nor a list.
+            RpcError, ServiceError, DotDoConnectionError: the service or the stream failed.
         """
         _method_path(method)
         return RpcStream(self, method, args)
 
 
 class RpcStream:
-    """The items of a list-returning call, as an async iterator (see :meth:`Rpc.stream`)."""
+    """The chunks of a streaming (or list-returning) call, as an async iterator."""
 
     __slots__ = ("_args", "_items", "_method", "_rpc")
 
@@ -90,7 +92,7 @@ class RpcStream:
         self._rpc = rpc
         self._method = method
         self._args = args
-        self._items: Iterator[Any] | None = None
+        self._items: AsyncIterator[Any] | None = None
 
     def __aiter__(self) -> RpcStream:
         return self
@@ -98,16 +100,16 @@ class RpcStream:
     async def __anext__(self) -> Any:
         if self._items is None:
             result = await self._rpc.call(self._method, *self._args)
-            if not isinstance(result, list):
+            if isinstance(result, list):
+                self._items = _iterate(result)
+            elif hasattr(result, "__aiter__"):
+                self._items = result.__aiter__()
+            else:
                 raise ValidationError(
-                    f"stream() needs a method that returns a list; {self._method!r} returned"
-                    f" {type(result).__name__}"
+                    f"stream() needs a method that returns a stream or a list; {self._method!r}"
+                    f" returned {type(result).__name__}"
                 )
-            self._items = iter(result)
-        try:
-            return next(self._items)
-        except StopIteration:
-            raise StopAsyncIteration from None
+        return await self._items.__anext__()
 
     def __repr__(self) -> str:
         return f"<dotdo.rpc.stream {self._method}>"
@@ -169,3 +171,8 @@ class RpcCall:
 
     def __repr__(self) -> str:
         return f"<dotdo.rpc.{'.'.join(self._path)}(...)>"
+
+
+async def _iterate(items: list[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item

@@ -40,6 +40,13 @@ class Ai(RpcTarget):
     def tokens(self, text: str) -> list[str]:
         return text.split()
 
+    def token_stream(self, text: str) -> AsyncIterator[str]:
+        async def produce() -> AsyncIterator[str]:
+            for token in text.split():
+                yield token
+
+        return produce()
+
     def items(self, count: int) -> list[Item]:
         return [Item(str(index)) for index in range(count)]
 

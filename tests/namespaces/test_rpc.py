@@ -69,8 +69,15 @@ async def test_stream_iterates_a_returned_list(client: DotDo) -> None:
     assert [token async for token in client.rpc.stream("ai.tokens", "a b c")] == ["a", "b", "c"]
 
 
-async def test_stream_refuses_a_method_that_does_not_return_a_list(client: DotDo) -> None:
-    with pytest.raises(ValidationError, match="returns a list"):
+async def test_stream_yields_the_chunks_a_service_streams(client: DotDo) -> None:
+    chunks = [chunk async for chunk in client.rpc.stream("ai.token_stream", "one two three")]
+    assert chunks == ["one", "two", "three"]
+
+
+async def test_stream_refuses_a_method_that_returns_neither_stream_nor_list(
+    client: DotDo,
+) -> None:
+    with pytest.raises(ValidationError, match="returns a stream or a list"):
         async for _ in client.rpc.stream("ai.generate", {"prompt": "hi"}):
             pass
 

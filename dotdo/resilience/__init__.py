@@ -7,6 +7,7 @@ on a fake clock. :func:`call_with_resilience` is the only place the policies are
 - ``retry``: how many retries and the full-jitter backoff between them;
 - ``retry_budget``: a token bucket that stops retries while an endpoint keeps failing;
 - ``deadline``: the total deadline and the per-attempt and connect limits inside it;
+- ``attempt_timer``: the per-attempt limit itself, one timer per event loop rather than per call;
 - ``breaker``: the per-endpoint circuit breaker (``window``: its sliding counts);
 - ``cold_start``: waiting for a backend that scales to zero, and failing fast when it is paused;
 - ``token_cache``: the access token, refreshed ahead of expiry, one fetch at a time;

@@ -7,8 +7,9 @@ Order, outermost first (research §7a, after Polly's standard pipeline)::
          └─ circuit breaker
              └─ per-attempt timeout: min(attempt_timeout_s, time left)
 
-The happy path does as little as possible: read the clock, ask the breaker, open one cancel scope
-for the attempt's timeout, record the success. Everything needed to retry is built only after a
+The happy path does as little as possible: read the clock, ask the breaker, enter one scope for
+the attempt's timeout (:mod:`~dotdo.resilience.attempt_timer`: on asyncio, a set insert rather
+than a timer per call), record the success. Everything needed to retry is built only after a
 first failure. Cancellation is never caught, counted or retried: it propagates untouched, after
 freeing any half-open probe slot the call held.
 """
@@ -24,6 +25,7 @@ from typing import TypeVar
 import anyio
 
 from dotdo.errors import DotDoError, DotDoTimeoutError
+from dotdo.resilience.attempt_timer import move_on_after
 from dotdo.resilience.breaker import CircuitBreaker
 from dotdo.resilience.classify import FailureKind, classify_failure, request_was_sent
 from dotdo.resilience.cold_start import ColdStart, WarmUp, is_warming_failure
@@ -93,7 +95,7 @@ async def call_with_resilience(
             limit = expires_at - clock()
             if attempt_timeout_s is not None and attempt_timeout_s < limit:
                 limit = attempt_timeout_s
-            with anyio.move_on_after(limit) as scope:
+            with move_on_after(limit) as scope:
                 result = await attempt(limit)
             if scope.cancelled_caught:
                 raise DotDoTimeoutError(

@@ -128,7 +128,8 @@ class WarmUp:
 
 
 class ColdStart:
-    """Knows whether an endpoint may be asleep: never reached yet, or idle for too long.
+    """Knows whether an endpoint may be asleep: never reached yet, idle for too long, or its
+    connection was just lost (a restart looks like that, research §7a.7).
 
     The runner reports every success with :meth:`record_success`; while :meth:`is_cold` holds,
     warming failures follow a :class:`WarmUp` schedule instead of the normal retry policy. A
@@ -166,6 +167,12 @@ class ColdStart:
     def record_success(self) -> None:
         """Note that the backend answered: it is warm for the next ``idle_after`` seconds."""
         self._settled_at = self._clock()
+
+    def record_lost(self) -> None:
+        """Note that an open connection was lost: the backend may be restarting, so treat it as
+        cold (waiting on the warm-up schedule, not tripping the breaker) until the next success.
+        """
+        self._settled_at = None
 
     def record_gave_up(self) -> None:
         """Note that a warm-up spent its budget: treat failures as an outage from now on."""

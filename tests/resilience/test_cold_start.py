@@ -84,6 +84,15 @@ def test_a_backend_is_cold_again_after_five_idle_minutes(clock: FakeClock) -> No
     assert cold_start.is_cold()
 
 
+def test_a_lost_connection_makes_a_warm_backend_cold_until_it_answers(clock: FakeClock) -> None:
+    cold_start = ColdStart("api.example", clock=clock)
+    cold_start.record_success()
+    cold_start.record_lost()
+    assert cold_start.is_cold()
+    cold_start.record_success()
+    assert not cold_start.is_cold()
+
+
 def test_a_warm_up_waits_no_longer_than_its_budget_in_total(clock: FakeClock) -> None:
     cold_start = ColdStart("api.example", clock=clock)
     warm_up = cold_start.warm_up()

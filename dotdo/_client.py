@@ -9,15 +9,16 @@ resolved or opened until the first call.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dotdo._config import Settings, resolve_settings
-from dotdo.errors import AuthenticationError, ValidationError
+from dotdo.errors import AuthenticationError, DotDoError, ValidationError
 
 if TYPE_CHECKING:
     from dotdo._session_pool import PlatformSession, SessionPool
@@ -28,8 +29,7 @@ if TYPE_CHECKING:
     from dotdo.namespaces.logs import Logs
     from dotdo.namespaces.rpc import Rpc
     from dotdo.namespaces.secrets import Secrets
-    from dotdo.resilience import CircuitBreaker, ColdStart, RetryBudget
-    from dotdo.transport.stub import RpcPromise
+    from dotdo.resilience import CircuitBreaker, ColdStart, RetryBudget, RetryPolicy
 
 __all__ = ["DotDo"]
 
@@ -65,6 +65,8 @@ class _Shared:
         self.budget: RetryBudget | None = None
         self.cold_start: ColdStart | None = None
         self.rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._policy: tuple[Settings, RetryPolicy] | None = None
+        self.call_with_resilience: Any = None  # the runner, imported on first use
         self.sync: SyncDotDo | None = None
 
     def resolve(self) -> Settings:
@@ -74,11 +76,18 @@ class _Shared:
             def stored() -> Any:
                 return CredentialStore(environ=os.environ).load()
 
-            from dotdo.resilience import CircuitBreaker, ColdStart, ColdStartPolicy, RetryBudget
+            from dotdo.resilience import (
+                CircuitBreaker,
+                ColdStart,
+                ColdStartPolicy,
+                RetryBudget,
+                call_with_resilience,
+            )
 
             settings = resolve_settings(self.arguments, os.environ, stored)
             settings = self._with_local_credentials(settings)
             self.settings = settings
+            self.call_with_resilience = call_with_resilience
             self.budget = RetryBudget()
             self.breaker = CircuitBreaker(settings.endpoint, rng=self.rng)
             self.cold_start = ColdStart(
@@ -88,6 +97,21 @@ class _Shared:
                 logging.getLogger("dotdo").setLevel(logging.DEBUG)
             logger.debug("dotdo settings resolved: %r", settings)
         return self.settings
+
+    def retry_policy(self, settings: Settings) -> RetryPolicy:
+        """The retry policy ``settings`` ask for, built once per settings object."""
+        cached = self._policy
+        if cached is None or cached[0] is not settings:
+            from dotdo.resilience import RetryPolicy
+
+            policy = RetryPolicy(
+                max_retries=settings.max_retries,
+                retry_delay=settings.retry_delay,
+                retry_multiplier=settings.retry_multiplier,
+                retry_max_delay=settings.retry_max_delay,
+            )
+            cached = self._policy = (settings, policy)
+        return cached[1]
 
     def _with_local_credentials(self, settings: Settings) -> Settings:
         endpoint = settings.endpoint
@@ -184,6 +208,8 @@ class DotDo:
         }
         self._shared = _Shared(arguments)
         self._overrides: dict[str, Any] = {}
+        self._view_settings: tuple[Settings, Settings] | None = None
+        self._plan: tuple[Settings | None, Callable[..., Any]] | None = None
         self._namespaces: dict[str, Any] = {}
 
     # -- settings -------------------------------------------------------------------------
@@ -192,7 +218,13 @@ class DotDo:
     def settings(self) -> Settings:
         """The resolved settings (secrets masked in their repr). Resolving reads the environment."""
         settings = self._shared.resolve()
-        return settings.with_changes(**self._overrides) if self._overrides else settings
+        if not self._overrides:
+            return settings
+        # Read on every call: build the view's settings once per resolution, not per call.
+        cached = self._view_settings
+        if cached is None or cached[0] is not settings:
+            cached = self._view_settings = (settings, settings.with_changes(**self._overrides))
+        return cached[1]
 
     @property
     def is_connected(self) -> bool:
@@ -245,6 +277,8 @@ class DotDo:
             if value is not None
         }
         view._overrides = {**self._overrides, **changes}
+        view._view_settings = None
+        view._plan = None
         view.settings  # noqa: B018 - validate the options now, not on the first call
         return view
 
@@ -329,14 +363,21 @@ class DotDo:
         await self._session()
 
     async def health(self) -> dict[str, Any]:
-        """The platform's health answer plus this client's circuit breaker state."""
-        session = await self._session()
-        answer = await session.root.health()
+        """The platform's health answer and the state of this client's circuit breaker.
+
+        Never raises for an unreachable platform: ``platform`` is then ``{"status":
+        "unavailable", "error": code, "message": ...}``, and ``circuit["state"]`` (``"closed"``,
+        ``"open"`` or ``"half_open"``) says whether calls are being refused.
+        """
+        try:
+            platform = await self._call_root("health")
+        except DotDoError as error:
+            platform = {"status": "unavailable", "error": error.code, "message": error.message}
         breaker = self._shared.breaker
         stats = breaker.stats() if breaker is not None else None
         return {
-            "platform": answer,
-            "circuit": None if stats is None else {"state": str(stats.state), "stats": stats},
+            "platform": platform,
+            "circuit": None if stats is None else {"state": stats.state.value, "stats": stats},
         }
 
     async def close(self) -> None:
@@ -379,6 +420,8 @@ class DotDo:
         self._shared = _Shared({})
         self._namespaces = {}
         self._overrides = {}
+        self._view_settings = None
+        self._plan = None
 
     async def __aenter__(self) -> DotDo:
         return self
@@ -411,7 +454,11 @@ class DotDo:
             settings = shared.resolve()
             # A pool of a loop that has ended (asyncio.run() returned) can only be forgotten.
             shared.pools = {k: p for k, p in shared.pools.items() if not p.loop.is_closed()}
-            pool = SessionPool(settings, lambda: shared.local_platform(settings.endpoint))
+            pool = SessionPool(
+                settings,
+                lambda: shared.local_platform(settings.endpoint),
+                cold_start=shared.cold_start,
+            )
             shared.pools[id(loop)] = pool
         return pool
 
@@ -422,50 +469,73 @@ class DotDo:
         """A fresh key for one logical write; reused on every retry of that write."""
         return os.urandom(16).hex()
 
-    async def _call(
+    def _call(
         self,
         path: Sequence[str | int],
         args: Sequence[Any],
         *,
         idempotent: bool,
         timeout: float | None = None,
-    ) -> Any:
-        """Call ``api.<path>(*args)`` with every resilience policy applied."""
-        from dotdo.resilience import RetryPolicy, call_with_resilience
+    ) -> Awaitable[Any]:
+        """Call ``api.<path>(*args)`` with every resilience policy applied (await the result).
 
-        settings = self.settings
-        shared = self._shared
-        policy = RetryPolicy(
-            max_retries=settings.max_retries,
-            retry_delay=settings.retry_delay,
-            retry_multiplier=settings.retry_multiplier,
-            retry_max_delay=settings.retry_max_delay,
-        )
+        A plain function returning the runner's coroutine, like ``_resilient``: each coroutine
+        layer costs time on every resumption of a call, and this is every call's path.
+        """
         reauthenticated = False
 
         async def attempt(limit: float) -> Any:
             nonlocal reauthenticated
-            session = await self._session()
-            api = session.api()
-            target: RpcPromise = api
-            for part in path:
-                target = target[part]
-            try:
-                return await target(*args)
-            except AuthenticationError:
-                session.forget_grant(api)
-                if reauthenticated or not _credential_renewable(settings):
-                    raise
-                reauthenticated = True
-                return await _retry_authenticated(session, path, args)
+            pool = self._pool()
+            while True:
+                session, api = await pool.authenticated()
+                try:
+                    return await session.call(api, path, args)
+                except AuthenticationError:
+                    # An expired or revoked credential: one new exchange and one more try.
+                    renewable = pool.reject(session, api)
+                    if reauthenticated or not renewable:
+                        raise
+                    reauthenticated = True
 
+        return self._resilient(attempt, idempotent=idempotent, timeout=timeout)
+
+    async def _call_root(self, method: str, *args: Any) -> Any:
+        """Call ``root.<method>(*args)``, a read that needs no credentials, with the policies."""
+
+        async def attempt(limit: float) -> Any:
+            session = await self._pool().session()
+            return await session.call(session.root, (method,), args)
+
+        return await self._resilient(attempt, idempotent=True)
+
+    def _resilient(
+        self,
+        attempt: Callable[[float], Awaitable[T]],
+        *,
+        idempotent: bool,
+        timeout: float | None = None,
+    ) -> Awaitable[T]:
+        """``attempt`` under the client's policies: deadline, retries, budget, breaker, cold
+        start."""
+        plan = self._plan
+        if timeout is not None or plan is None or plan[0] is not self._shared.settings:
+            run = self._runner(timeout)
+        else:
+            run = plan[1]
+        return cast("Awaitable[T]", run(attempt, idempotent=idempotent))
+
+    def _runner(self, timeout: float | None) -> Callable[..., Any]:
+        """The resilience runner with this view's settings bound; cached when ``timeout`` is the
+        default, so a call costs one identity check here."""
+        settings = self.settings
+        shared = self._shared
         total = timeout if timeout is not None else settings.timeout
         # Each attempt gets part of the budget, so a hung attempt still leaves room to retry.
         per_attempt = min(total, max(10.0, total / 2))
-        return await call_with_resilience(
-            attempt,
-            idempotent=idempotent,
-            policy=policy,
+        run = functools.partial(
+            shared.call_with_resilience,
+            policy=shared.retry_policy(settings),
             budget=shared.budget,
             breaker=shared.breaker,
             cold_start=shared.cold_start,
@@ -473,24 +543,13 @@ class DotDo:
             attempt_timeout_s=per_attempt,
             rng=shared.rng,
         )
+        if timeout is None:
+            self._plan = (shared.settings, run)
+        return run
 
     async def _capability(self, path: Sequence[str | int], args: Sequence[Any]) -> Any:
         """Call a method that returns a capability (a transaction); not retried once sent."""
-        session = await self._session()
-        target: RpcPromise = session.api()
+        _, target = await self._pool().authenticated()
         for part in path:
             target = target[part]
         return target(*args)
-
-
-def _credential_renewable(settings: Settings) -> bool:
-    return bool(settings.api_key)
-
-
-async def _retry_authenticated(
-    session: PlatformSession, path: Sequence[str | int], args: Sequence[Any]
-) -> Any:
-    target: RpcPromise = session.api()
-    for part in path:
-        target = target[part]
-    return await target(*args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import anyio
 import pytest
@@ -55,7 +56,7 @@ async def test_a_cancellation_from_outside_passes_through() -> None:
 
 async def test_an_outside_cancellation_at_the_deadline_is_not_swallowed() -> None:
     entered = asyncio.Event()
-    scopes = []
+    scopes: list[Any] = []  # the asyncio scope, whose expire() the watch calls
 
     async def body() -> None:
         with move_on_after(FOREVER) as scope:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from dotdo.namespaces.collections import Collection, Collections
     from dotdo.namespaces.db import Db
     from dotdo.namespaces.logs import Logs
-    from dotdo.namespaces.rpc import Rpc
+    from dotdo.namespaces.rpc import Rpc, RpcStream
     from dotdo.namespaces.secrets import Secrets
     from dotdo.resilience import CircuitBreaker, ColdStart, RetryBudget, RetryPolicy
 
@@ -49,6 +49,7 @@ _OPTION_NAMES = (
     "pool_size",
     "pool_timeout",
     "debug",
+    "cold_start_timeout",
 )
 
 
@@ -68,6 +69,8 @@ class _Shared:
         self._policy: tuple[Settings, RetryPolicy] | None = None
         self.call_with_resilience: Any = None  # the runner, imported on first use
         self.sync: SyncDotDo | None = None
+        self.login_token: str | None = None  # set by auth.login(), cleared by auth.logout()
+        self.platform_given = False  # True when use_platform() supplied it (then not ours)
 
     def resolve(self) -> Settings:
         if self.settings is None:
@@ -96,6 +99,13 @@ class _Shared:
             if settings.debug:
                 logging.getLogger("dotdo").setLevel(logging.DEBUG)
             logger.debug("dotdo settings resolved: %r", settings)
+        if self.login_token is not None:
+            return dataclasses.replace(
+                self.settings,
+                access_token=self.login_token,
+                api_key=None,
+                credential_source="login",
+            )
         return self.settings
 
     def retry_policy(self, settings: Settings) -> RetryPolicy:
@@ -168,6 +178,8 @@ class DotDo:
         pool_size: sessions to spread calls over (default 1).
         pool_timeout: seconds to wait for a session to open (default 30).
         debug: log at DEBUG on the ``dotdo`` logger (secrets are never logged).
+        cold_start_timeout: seconds a call may wait for a backend that is starting up
+            (connection refused, 502/503/504 on the first connection after idle; default 30).
 
     Raises:
         ValidationError: on first use, when a setting is invalid; the message names it.
@@ -187,6 +199,7 @@ class DotDo:
         pool_size: int | None = None,
         pool_timeout: float | None = None,
         debug: bool | None = None,
+        cold_start_timeout: float | None = None,
     ) -> None:
         arguments = {
             name: value
@@ -203,6 +216,7 @@ class DotDo:
                 ("pool_size", pool_size),
                 ("pool_timeout", pool_timeout),
                 ("debug", debug),
+                ("cold_start_timeout", cold_start_timeout),
             )
             if value is not None
         }
@@ -344,6 +358,11 @@ class DotDo:
         """
         return await self.rpc.call(method, *args, timeout=timeout)
 
+    def stream(self, method: str, *args: Any) -> RpcStream:
+        """Iterate what a service method streams: ``async for chunk in dotdo.stream("ai.generate",
+        {...})``. The same as ``dotdo.rpc.stream``; not retried."""
+        return self.rpc.stream(method, *args)
+
     @property
     def sync(self) -> SyncDotDo:
         """Every namespace without ``await``: ``dotdo.sync.secrets.get("DB_URL")``."""
@@ -391,6 +410,14 @@ class DotDo:
             except Exception:  # closing must go on; the logs layer already reported it
                 logger.debug("flushing logs on close failed", exc_info=True)
             await self._namespaces["logs"]._stop()
+        await self._close_sessions()
+        shared = self._shared
+        if shared.platform is not None and not shared.platform_given:
+            shared.platform.close()
+            shared.platform = None
+            shared.settings = None
+
+    async def _close_sessions(self) -> None:
         import asyncio
 
         shared = self._shared
@@ -399,10 +426,30 @@ class DotDo:
         for pool in pools.values():
             if pool.loop is loop:
                 await pool.close()
-        if shared.platform is not None:
-            shared.platform.close()
-            shared.platform = None
-            shared.settings = None
+
+    async def _use_login(self, token: str | None) -> None:
+        """Act with ``token`` (a user's JWT from ``auth.login``), or stop (None): every session
+        of this client is closed, and the next call authenticates with the new credential."""
+        self._shared.login_token = token
+        await self._close_sessions()
+
+    def use_platform(self, platform: Any) -> None:
+        """Serve this client from an in-process ``dotdo.server.Platform`` you built.
+
+        For tests that mount their own services (``Platform(services={"ai": Ai()})``): the
+        client behaves as with ``endpoint="memory://"``, on that platform, and ``close()``
+        leaves it open (it is yours to close). Call before first use.
+
+        Raises:
+            ValidationError: the client is already connected.
+        """
+        if self.is_connected:
+            raise ValidationError("use_platform() must be called before the client connects")
+        shared = self._shared
+        shared.arguments["endpoint"] = "memory://"
+        shared.settings = None
+        shared.platform = platform
+        shared.platform_given = True
 
     def reset(self) -> None:
         """Forget every session, the in-process platform and configure()'d settings (for tests).
@@ -415,7 +462,7 @@ class DotDo:
         shared.sync = None
         if sync is not None:
             sync._portal.stop()
-        if shared.platform is not None:
+        if shared.platform is not None and not shared.platform_given:
             shared.platform.close()
         self._shared = _Shared({})
         self._namespaces = {}

@@ -74,6 +74,7 @@ _CREDENTIAL_SOURCES: Final = frozenset(
         "env:DOTDO_URL",
         "keychain",
         "local-platform",  # memory:// and local://: the in-process dev tenant's key
+        "login",  # auth.login(): a user's JWT
         "file",
         "none",
     }

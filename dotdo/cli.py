@@ -107,8 +107,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _client(**settings: Any) -> Any:
+    import os
+
     from dotdo import DotDo
 
+    # A command run by hand should say "not running" within seconds, not wait out the
+    # 30-second cold-start budget meant for a platform that scales to zero.
+    if "DOTDO_COLD_START_TIMEOUT" not in os.environ:
+        settings.setdefault("cold_start_timeout", 3.0)
     return DotDo(**settings)
 
 

@@ -26,8 +26,8 @@ async def run_demo(say: Callable[[str], object]) -> None:
     from dotdo.server.platform import Platform
 
     platform = Platform(services={"greeter": _Greeter()})
-    client = DotDo(endpoint="memory://")
-    client._shared.platform = platform  # the tour mounts a user service; see `dotdo dev --service`
+    client = DotDo()
+    client.use_platform(platform)  # the tour mounts a user service; see `dotdo dev --service`
     async with client:
         say("dotdo demo — an in-process platform, one real call per namespace\n")
 
@@ -56,4 +56,5 @@ async def run_demo(say: Callable[[str], object]) -> None:
         greeting = await client.rpc.greeter.hello("Ada")
         say(f"rpc          greeter.hello('Ada') -> {greeting!r}")
         say("\ndone: the platform shuts down with the process.")
+    platform.close()
     logging.getLogger("dotdo").debug("demo finished")

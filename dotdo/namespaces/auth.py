@@ -4,8 +4,9 @@ The shape mirrors the platform: ``auth.users`` and ``auth.api_keys`` are groups 
 (``await dotdo.auth.users.add("ada", "correct horse")``). Managing users and keys needs the
 ``auth:admin`` scope. Passwords, keys and tokens never appear in reprs.
 
-``login`` does not change what this client authenticates with: it returns the user's JWT. To act
-as that user, make a client with it: ``DotDo(endpoint=..., access_token=result.token)``.
+``login`` makes this client act as the user (its sessions reconnect with the user's JWT) until
+``logout``. On a server handling many users, do not log in on the shared singleton; give each user
+their own credential instead.
 """
 
 from __future__ import annotations
@@ -206,10 +207,10 @@ class Auth(Namespace):
         return self._api_keys
 
     async def login(self, username: str, password: str, tenant: str | None = None) -> LoginResult:
-        """Check a user's password; returns their JWT (``token``, ``expires_at``) and the user.
+        """Check a user's password and act as that user from now on; returns their JWT and user.
 
-        This client keeps its own credentials; use the token with
-        ``DotDo(endpoint=..., access_token=result.token)``. Sent once, never retried.
+        Every session of this client reconnects with the user's token, until ``logout()``. Sent
+        once, never retried.
 
         Args:
             username: the user's name.
@@ -224,7 +225,14 @@ class Auth(Namespace):
         answer = await bounded(
             self._client, session.root.login(username, password, tenant), "login"
         )
-        return LoginResult.model_validate(answer)
+        result = LoginResult.model_validate(answer)
+        await self._client._use_login(result.token)
+        return result
+
+    async def logout(self) -> None:
+        """Stop acting as the user ``login`` signed in: the next call uses the client's own
+        credentials (argument, environment or stored login) again."""
+        await self._client._use_login(None)
 
     async def whoami(self) -> Principal:
         """Who this client's credential speaks for: tenant, user or key, roles, scopes."""

@@ -72,13 +72,12 @@ def platform(ai: Ai) -> Iterator[Platform]:
 
 @pytest.fixture
 async def client(platform: Platform) -> AsyncIterator[DotDo]:
-    client = DotDo(endpoint="memory://")
-    client._shared.platform = platform  # share the session's platform (see the module doc)
+    client = DotDo()
+    client.use_platform(platform)  # share the session's platform (see the module doc)
     try:
         yield client
     finally:
-        client._shared.platform = None  # the platform fixture closes it, not this client
-        await client.close()
+        await client.close()  # leaves the platform open: the platform fixture closes it
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ PASSWORD = "correct horse battery"
 
 
 async def client_with(platform: Platform, **credentials: str) -> DotDo:
-    other = DotDo(endpoint="memory://", **credentials)  # type: ignore[arg-type]
-    other._shared.platform = platform
+    other = DotDo(**credentials)  # type: ignore[arg-type]
+    other.use_platform(platform)
     return other
 
 
 async def release(other: DotDo) -> None:
-    other._shared.platform = None
     await other.close()
 
 
@@ -114,6 +113,19 @@ async def test_login_returns_a_token_that_authenticates_a_client(
     finally:
         await release(as_user)
     assert (me.kind, me.username) == ("user", user)
+
+
+async def test_login_makes_the_client_act_as_the_user_until_logout(
+    client: DotDo, user: str
+) -> None:
+    await client.auth.login(user, PASSWORD)
+    as_user = await client.auth.whoami()
+    await client.auth.logout()
+    after = await client.auth.whoami()
+
+    assert (as_user.kind, as_user.username) == ("user", user)
+    assert after.kind == "api_key"
+    assert client.settings.credential_source != "login"
 
 
 async def test_login_with_a_wrong_password_is_refused(client: DotDo, user: str) -> None:

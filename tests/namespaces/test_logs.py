@@ -256,12 +256,11 @@ async def test_a_log_from_another_thread_is_shipped(client: DotDo, quick: Logs, 
 
 
 async def test_close_flushes_queued_logs(client: DotDo, platform: Platform, name: str) -> None:
-    other = DotDo(endpoint="memory://")
-    other._shared.platform = platform
-    await other.auth.whoami()  # open the session while the platform is attached
+    other = DotDo()
+    other.use_platform(platform)
+    await other.auth.whoami()
     other.logs.info("last words", category=name)
-    other._shared.platform = None  # keep the shared platform open
-    await other.close()
+    await other.close()  # flushes; leaves the shared platform open
 
     assert [e.message for e in await stored(client, name)] == ["last words"]
 

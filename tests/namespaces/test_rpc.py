@@ -69,6 +69,10 @@ async def test_stream_iterates_a_returned_list(client: DotDo) -> None:
     assert [token async for token in client.rpc.stream("ai.tokens", "a b c")] == ["a", "b", "c"]
 
 
+async def test_dotdo_stream_is_rpc_stream(client: DotDo) -> None:
+    assert [chunk async for chunk in client.stream("ai.token_stream", "a b")] == ["a", "b"]
+
+
 async def test_stream_yields_the_chunks_a_service_streams(client: DotDo) -> None:
     chunks = [chunk async for chunk in client.rpc.stream("ai.token_stream", "one two three")]
     assert chunks == ["one", "two", "three"]
@@ -121,6 +125,5 @@ async def test_stream_works_through_dotdo_sync(client: DotDo) -> None:
     try:
         items = list(sync.rpc.stream("ai.tokens", "a b"))
     finally:
-        client._shared.platform = None  # closing the twin must not close the shared platform
-        sync.close()
+        sync.close()  # closing the twin leaves the shared platform open
     assert items == ["a", "b"]

@@ -161,11 +161,16 @@ class Session(Importer, Exporter):
         self.scheduler: Scheduler | None = None
         self.on_outgoing: Callable[[], None] | None = None
         """Called (once per batch) when messages wait in the outbox; the driver flushes."""
+        self.on_outgoing_lazy: Callable[[], None] | None = None
+        """Like `on_outgoing`, for messages that may wait a loop turn (releases); optional."""
+        self.on_waiting: Callable[[], None] | None = None
+        """Called after a pull is queued: a caller waits on it, so a driver may flush at once."""
         self.on_idle: Callable[[], None] | None = None
         """Called whenever the last result the peer pulled has been sent."""
         self._redact = redact_error
         self._outbox: list[str] = []
         self._flush_requested = False
+        self._lazy_flush_requested = False
         self._deferred_drops: deque[_Import] = deque()
         self._exports: dict[int, _Export] = {}
         self._export_ids: dict[int, int] = {}  # id(object) -> export id, for reuse
@@ -229,6 +234,7 @@ class Session(Importer, Exporter):
     def take_outgoing(self) -> list[str]:
         """Messages to send now, in order (each is one JSON text)."""
         self._flush_requested = False
+        self._lazy_flush_requested = False
         self._process_deferred()
         messages, self._outbox = self._outbox, []
         return messages
@@ -288,19 +294,27 @@ class Session(Importer, Exporter):
 
     # -- outgoing -------------------------------------------------------------------------
 
-    def _send(self, message: list[Any]) -> None:
+    def _send(self, message: list[Any], *, urgent: bool = True) -> None:
         self._outbox.append(dump_message(message))
-        self._request_flush()
+        self._request_flush(urgent)
         if self._after_send:
             actions, self._after_send = self._after_send, []
             for action in actions:
                 action()
 
-    def _request_flush(self) -> None:
-        if not self._flush_requested:
-            self._flush_requested = True
-            if self.on_outgoing is not None:
-                self.on_outgoing()
+    def _request_flush(self, urgent: bool = True) -> None:
+        if self._flush_requested:
+            return
+        if not urgent and self.on_outgoing_lazy is not None:
+            # A release can wait a turn and ride along with the next call's push: in a loop of
+            # sequential calls that halves the writes.
+            if not self._lazy_flush_requested:
+                self._lazy_flush_requested = True
+                self.on_outgoing_lazy()
+            return
+        self._flush_requested = True
+        if self.on_outgoing is not None:
+            self.on_outgoing()
 
     def _dead_hook(self) -> Hook:
         return ErrorHook(CapabilityError(f"the RPC session has ended: {self.abort_reason}"))
@@ -347,6 +361,10 @@ class Session(Importer, Exporter):
     def _send_pull(self, import_id: int) -> None:
         if self.abort_reason is None:
             self._send(["pull", import_id])
+            # A pull means a caller is about to wait: the driver may write now rather than a
+            # loop turn later (it does so once per turn, so bursts still go out together).
+            if self.on_waiting is not None and self._outbox:
+                self.on_waiting()
 
     def _drop_import_ref(self, entry: _Import) -> None:
         entry.local_refs -= 1
@@ -354,7 +372,7 @@ class Session(Importer, Exporter):
             return
         if entry.resolution is None and self._imports.get(entry.id) is entry:
             del self._imports[entry.id]
-            self._send(["release", entry.id, entry.remote_refs])
+            self._send(["release", entry.id, entry.remote_refs], urgent=False)
             entry.remote_refs = 0
 
     def _drop_import_ref_later(self, entry: _Import) -> None:
@@ -613,7 +631,7 @@ class Session(Importer, Exporter):
         if self._imports.get(entry.id) is entry:
             del self._imports[entry.id]
             if entry.remote_refs > 0 and self.abort_reason is None:
-                self._send(["release", entry.id, entry.remote_refs])
+                self._send(["release", entry.id, entry.remote_refs], urgent=False)
                 entry.remote_refs = 0
         self._wake_import(entry, ok, value)
 

@@ -107,12 +107,10 @@ class SessionDriver:
                 return
         except RuntimeError:
             return
+        # The pull just queued already scheduled a flush for the next turn; that flush clears
+        # the flag, so no callback of its own is needed.
         self._wrote_this_turn = True
-        self._loop.call_soon(self._new_turn)
-        self._flush()
-
-    def _new_turn(self) -> None:
-        self._wrote_this_turn = False
+        self._write_pending()
 
     def _on_outgoing_lazy(self) -> None:
         # Two turns: the task a resolve woke runs first, and its next call joins this write.
@@ -130,6 +128,10 @@ class SessionDriver:
             loop.call_soon_threadsafe(loop.call_soon, wake)
 
     def _flush(self) -> None:
+        self._wrote_this_turn = False
+        self._write_pending()
+
+    def _write_pending(self) -> None:
         messages = self.session.take_outgoing()
         if not messages or self._write_now is None:
             return

@@ -139,18 +139,20 @@ class Payload:
     ``container[key]``. Delivery is synchronous when nothing is pending, which keeps E-order.
     """
 
-    __slots__ = ("pending", "value")
+    __slots__ = ("_unscanned", "pending", "value")
 
     def __init__(self, value: Any, pending: list[tuple[Any, Any, Hook]] | None = None) -> None:
         self.value = value
         self.pending = pending
+        self._unscanned = False
 
     @classmethod
     def from_app(cls, value: Any) -> Payload:
-        """Wrap arguments made by Python code, finding any `RpcPromise` inside them."""
-        pending: list[tuple[Any, Any, Hook]] = []
-        _find_promises(value, pending, 0)
-        return cls(value, pending or None)
+        """Wrap arguments made by Python code; any `RpcPromise` inside is found only if the
+        payload is delivered locally (a remote call encodes promises as references instead)."""
+        payload = cls(value)
+        payload._unscanned = True
+        return payload
 
     def root_promise(self) -> Hook | None:
         """The hook, when the whole value is one promise (so it can be pipelined through)."""
@@ -160,6 +162,11 @@ class Payload:
         self, ready: Callable[[Any], None], failed: Callable[[BaseException], None]
     ) -> None:
         """Substitute every pending promise, then call ``ready(value)`` (or ``failed`` once)."""
+        if self._unscanned:
+            self._unscanned = False
+            found: list[tuple[Any, Any, Hook]] = []
+            _find_promises(self.value, found, 0)
+            self.pending = found or None
         pending = self.pending
         if not pending:
             ready(self.value)

@@ -133,7 +133,13 @@ class RemoteHook(Hook):
     def dispose_soon(self) -> None:
         if not self._disposed:
             self._disposed = True
-            self.session._drop_import_ref_later(self.entry)
+            entry = self.entry
+            if entry.resolution is not None:
+                # Settled imports were released already: only the count changes, which is safe
+                # from a finalizer and needs no flush (the common case: every call's result).
+                entry.local_refs -= 1
+            else:
+                self.session._drop_import_ref_later(entry)
 
     def __del__(self) -> None:
         if not self._disposed:

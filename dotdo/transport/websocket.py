@@ -42,6 +42,86 @@ class _RpcClientConnection(ClientConnection):
 
     driver: SessionDriver | None = None
     _fragments: list[bytes] | None = None
+    _pending: bytearray | None = None
+    _passthrough = False
+
+    def data_received(self, data: bytes) -> None:
+        # Complete, final, unmasked data frames are cut out here and handed to the session:
+        # websockets' generator-based parser costs more per message than the RPC itself. Every
+        # other frame (control, fragment, oversize, anything odd) goes to websockets whole, so
+        # its parser never holds half a frame. During the handshake websockets gets exactly the
+        # HTTP response; frames that follow it wait here until the driver is attached.
+        if self._passthrough:
+            super().data_received(data)
+            return
+        if self._pending is None:
+            self._pending = bytearray()
+        self._pending += data
+        if self.protocol.state is State.CONNECTING:
+            self._finish_handshake()
+            return
+        self.read_frames()
+
+    def _finish_handshake(self) -> None:
+        buffer = self._pending
+        assert buffer is not None
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > 65_536:  # no end of headers in sight: let websockets refuse it
+                self._hand_over()
+            return
+        head = bytes(buffer[: end + 4])
+        del buffer[: end + 4]
+        super().data_received(head)
+        if self.protocol.state is not State.OPEN:
+            self._hand_over()
+        elif self.driver is not None:
+            self.read_frames()
+
+    def _hand_over(self) -> None:
+        """Give websockets everything from here on (it fails the connection as it should)."""
+        self._passthrough = True
+        rest = bytes(self._pending or b"")
+        self._pending = None
+        if rest:
+            super().data_received(rest)
+
+    def read_frames(self) -> None:
+        """Deliver every complete frame buffered so far (also called once a driver attaches)."""
+        buffer, driver = self._pending, self.driver
+        if buffer is None or driver is None:
+            return
+        size, offset = len(buffer), 0
+        max_size = self.protocol.max_message_size
+        while size - offset >= 2:
+            first, second = buffer[offset], buffer[offset + 1]
+            length, header = second & 0x7F, 2
+            if length == 126:
+                if size - offset < 4:
+                    break
+                length, header = int.from_bytes(buffer[offset + 2 : offset + 4], "big"), 4
+            elif length == 127:
+                if size - offset < 10:
+                    break
+                length, header = int.from_bytes(buffer[offset + 2 : offset + 10], "big"), 10
+            if second & 0x80 or (max_size is not None and length > max_size):
+                # Masked (a server must not mask) or over the limit: websockets fails the
+                # connection with the right close code.
+                del buffer[:offset]
+                self._hand_over()
+                return
+            end = offset + header + length
+            if end > size:
+                break
+            opcode = first & 0x0F
+            if first & 0xF0 == 0x80 and opcode in (1, 2) and self._fragments is None:
+                driver.deliver(bytes(buffer[offset + header : end]))
+            else:
+                super().data_received(bytes(buffer[offset:end]))
+            offset = end
+            if self.driver is None:
+                break
+        del buffer[:offset]
 
     def process_event(self, event: Any) -> None:
         driver = self.driver
@@ -161,4 +241,5 @@ async def open_websocket_session(
         Session(local_main, limits=limits), write_now=socket.write_messages, close_channel=close
     )
     socket.driver = driver
+    socket.read_frames()  # frames that arrived right after the handshake
     return driver

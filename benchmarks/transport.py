@@ -6,8 +6,9 @@
 Starts the Node reference server (tests/interop/node/server.mjs) and our ASGI server
 (tests/interop/serve.py) on loopback, then measures, each REPEATS times, taking the median:
 
-* clients against the SAME Node server: the Node capnweb client (bench.mjs), our client, and
-  a raw Python WebSocket echo round trip (the floor under "sequential");
+* clients against the SAME Node server: the Node capnweb client (bench.mjs), our client (on the
+  stdlib loop, and on uvloop when the `fast` extra is installed), and a raw Python WebSocket echo
+  round trip (the floor under "sequential");
 * servers driven by the SAME Node client: our ASGI server against the Node server.
 
 Needs `npm ci --prefix tests/interop/node`. Prints one table; nothing is asserted.
@@ -68,16 +69,9 @@ def node_client(url: str, seconds: float, echo_url: str | None = None) -> dict[s
     return json.loads(output.stdout)  # type: ignore[no-any-return]
 
 
-def python_client(url: str, echo_url: str, seconds: float) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        __file__,
-        "--python-client",
-        url,
-        echo_url,
-        "--seconds",
-        str(seconds),
-    ]
+def python_client(url: str, echo_url: str, seconds: float, loop: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--python-client", url, echo_url]
+    command += ["--seconds", str(seconds), "--loop", loop]
     output = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     return json.loads(output.stdout)  # type: ignore[no-any-return]
 
@@ -155,11 +149,24 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="5 repeats of 3 s per measure")
     parser.add_argument("--python-client", nargs=2, metavar=("URL", "ECHO_URL"))
     parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     if args.python_client:
         url, echo_url = args.python_client
-        print(json.dumps(asyncio.run(_python_client_measures(url, echo_url, args.seconds))))
+        measures = _python_client_measures(url, echo_url, args.seconds)
+        if args.loop == "uvloop":
+            import uvloop
+
+            print(json.dumps(uvloop.run(measures)))
+        else:
+            print(json.dumps(asyncio.run(measures)))
         return
+    try:
+        import uvloop  # only checking that the `fast` extra is installed
+
+        loops = ["asyncio", "uvloop"]
+    except ImportError:
+        loops = ["asyncio"]
 
     repeats, seconds = (5, 3.0) if args.long else (3, 1.0)
     node_server = ["node", str(NODE_DIR / "server.mjs"), "--port", "0"]
@@ -168,23 +175,28 @@ def main() -> None:
         node_url = f"ws://127.0.0.1:{node_port}/rpc"
         echo_url = f"ws://127.0.0.1:{node_port}/echo"
         ours_url = f"ws://127.0.0.1:{python_port}/rpc"
-        node_vs_node, ours_vs_node, node_vs_ours = [], [], []
+        node_vs_node: list[dict[str, Any]] = []
+        node_vs_ours: list[dict[str, Any]] = []
+        ours_vs_node: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
         for _ in range(repeats):  # interleaved, so drift in machine load hits all alike
             node_vs_node.append(node_client(node_url, seconds, echo_url))
-            ours_vs_node.append(python_client(node_url, echo_url, seconds))
+            for loop in loops:
+                ours_vs_node[loop].append(python_client(node_url, echo_url, seconds, loop))
             node_vs_ours.append(node_client(ours_url, seconds))
 
     print(f"\nCap'n Web transport benchmark — medians of {repeats} runs, {seconds:g} s per measure")
-    print("\nClients against the same Node capnweb server")
-    header = f"{'measure':32} {'Node client':>12} {'dotdo client':>13} {'ratio':>7}"
-    print(header)
-    print("-" * len(header))
-    for key, label, better in MEASURES:
-        node_value, ours_value = median_of(node_vs_node, key), median_of(ours_vs_node, key)
-        ratio = ours_value / node_value if better == "higher" else node_value / ours_value
-        print(f"{label:32} {node_value:12.1f} {ours_value:13.1f} {ratio:6.2f}x")
+    for loop in loops:
+        runs = ours_vs_node[loop]
+        print(f"\nClients against the same Node capnweb server (dotdo on the {loop} loop)")
+        header = f"{'measure':32} {'Node client':>12} {'dotdo client':>13} {'ratio':>7}"
+        print(header)
+        print("-" * len(header))
+        for key, label, better in MEASURES:
+            node_value, ours_value = median_of(node_vs_node, key), median_of(runs, key)
+            ratio = ours_value / node_value if better == "higher" else node_value / ours_value
+            print(f"{label:32} {node_value:12.1f} {ours_value:13.1f} {ratio:6.2f}x")
     node_echo = median_of(node_vs_node, "echo_roundtrips_per_s")
-    python_echo = median_of(ours_vs_node, "echo_roundtrips_per_s")
+    python_echo = median_of(ours_vs_node["asyncio"], "echo_roundtrips_per_s")
     print(
         f"{'raw WebSocket echo round trips/s':32} {node_echo:12.0f} {python_echo:13.0f}"
         "   (floor: Node ws / Python websockets)"

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from dotdo.errors import DotDoConnectionError, ProtocolError
 from dotdo.transport.scheduler import AsyncioScheduler
@@ -84,48 +85,42 @@ class SessionDriver:
 
     # -- outgoing -------------------------------------------------------------------------
 
+    def _on_loop(self) -> bool:
+        """True when called on this driver's event loop (finalizers may run on other threads)."""
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _schedule(self, callback: Callable[..., object], *args: Any) -> None:
+        """``call_soon`` on this driver's loop, from any thread; nothing once the loop closed."""
+        if self._on_loop():
+            self._loop.call_soon(callback, *args)
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _wake_writer(self) -> None:
+        if self._write_now is not None:
+            self._flush()
+        else:
+            self._wake.set()
+
     def _on_outgoing(self) -> None:
         # May run in a finalizer, even on another thread: only schedule, never write here.
-        try:
-            same_loop = asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            same_loop = False
-        wake = self._flush if self._write_now is not None else self._wake.set
-        if same_loop:
-            self._loop.call_soon(wake)
-        elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(wake)
+        self._schedule(self._wake_writer)
+
+    def _on_outgoing_lazy(self) -> None:
+        # Two turns: the task a resolve woke runs first, and its next call joins this write.
+        self._schedule(self._loop.call_soon, self._wake_writer)
 
     def _on_waiting(self) -> None:
         # The first caller to wait in a loop turn gets its call written now (saving a turn of
         # latency per sequential call); later ones in the same turn are written together by the
-        # flush already scheduled.
-        if self._wrote_this_turn:
+        # flush already scheduled, which also clears the flag.
+        if self._wrote_this_turn or not self._on_loop():
             return
-        try:
-            if asyncio.get_running_loop() is not self._loop:
-                return
-        except RuntimeError:
-            return
-        # The pull just queued already scheduled a flush for the next turn; that flush clears
-        # the flag, so no callback of its own is needed.
         self._wrote_this_turn = True
         self._write_pending()
-
-    def _on_outgoing_lazy(self) -> None:
-        # Two turns: the task a resolve woke runs first, and its next call joins this write.
-        loop = self._loop
-        if loop.is_closed():
-            return
-        wake = self._flush if self._write_now is not None else self._wake.set
-        try:
-            same_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            same_loop = False
-        if same_loop:
-            loop.call_soon(loop.call_soon, wake)
-        else:
-            loop.call_soon_threadsafe(loop.call_soon, wake)
 
     def _flush(self) -> None:
         self._wrote_this_turn = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -55,6 +56,7 @@ class SessionDriver:
         self._receive = receive
         self._close_channel = close_channel
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._scheduler = AsyncioScheduler(self._loop)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -62,10 +64,12 @@ class SessionDriver:
         self.finished = asyncio.Event()
         session.attach(self._scheduler)
         session.on_outgoing = self._on_outgoing
-        session.on_outgoing_lazy = self._on_outgoing_lazy
         if write_now is not None:
             session.on_waiting = self._on_waiting
         self._wrote_this_turn = False
+        self._flush_scheduled = False
+        self._delivering = False
+        self._flush_wanted = False
 
     def start(self) -> None:
         """Start the reader and writer tasks (task channels only)."""
@@ -86,32 +90,38 @@ class SessionDriver:
     # -- outgoing -------------------------------------------------------------------------
 
     def _on_loop(self) -> bool:
-        """True when called on this driver's event loop (finalizers may run on other threads)."""
-        try:
-            return asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            return False
+        """True when called on this driver's loop thread (finalizers may run on other threads).
+
+        Compares thread ids: `asyncio.get_running_loop` costs a getpid() system call per use.
+        """
+        return threading.get_ident() == self._loop_thread
 
     def _schedule(self, callback: Callable[..., object], *args: Any) -> None:
         """``call_soon`` on this driver's loop, from any thread; nothing once the loop closed."""
+        loop = self._loop
+        if loop.is_closed():
+            return
         if self._on_loop():
-            self._loop.call_soon(callback, *args)
-        elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(callback, *args)
+            loop.call_soon(callback, *args)
+        else:
+            loop.call_soon_threadsafe(callback, *args)
 
     def _wake_writer(self) -> None:
         if self._write_now is not None:
             self._flush()
         else:
+            self._flush_scheduled = False
             self._wake.set()
 
     def _on_outgoing(self) -> None:
         # May run in a finalizer, even on another thread: only schedule, never write here.
-        self._schedule(self._wake_writer)
-
-    def _on_outgoing_lazy(self) -> None:
-        # Two turns: the task a resolve woke runs first, and its next call joins this write.
-        self._schedule(self._loop.call_soon, self._wake_writer)
+        if self._delivering and self._on_loop():
+            self._flush_wanted = True  # scheduled when `deliver` ends: see there
+        elif self._write_now is None and self._on_loop():
+            self._wake.set()  # the writer task wakes on the next turn; no need to schedule
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._schedule(self._wake_writer)
 
     def _on_waiting(self) -> None:
         # The first caller to wait in a loop turn gets its call written now (saving a turn of
@@ -123,6 +133,7 @@ class SessionDriver:
         self._write_pending()
 
     def _flush(self) -> None:
+        self._flush_scheduled = False
         self._wrote_this_turn = False
         self._write_pending()
 
@@ -156,11 +167,24 @@ class SessionDriver:
 
     def deliver(self, message: str | bytes) -> None:
         """Hand one incoming message to the session (callback channels)."""
+        # A flush wanted while the message is handled is scheduled only at the end, behind the
+        # wake-ups of the tasks it settled: it then runs in the same loop turn as they do, so
+        # their next calls (and the releases it queued) leave in one write with no extra turn.
+        if self._handle(message):
+            self._on_outgoing()
+
+    def _handle(self, message: str | bytes) -> bool:
+        """Give ``message`` to the session; True if it left messages to send."""
+        self._delivering = True
         try:
             self.session.receive(message)
         except ProtocolError:
             logger.warning("aborting the session: the peer broke the protocol", exc_info=True)
             self._end_soon()
+        finally:
+            self._delivering = False
+        wanted, self._flush_wanted = self._flush_wanted, False
+        return wanted
 
     def channel_closed(self, error: BaseException | None = None) -> None:
         """The channel is gone: fail everything pending and clean up."""
@@ -177,7 +201,8 @@ class SessionDriver:
                 if message is None:
                     self.channel_closed()
                     return
-                self.deliver(message)
+                if self._handle(message):
+                    self._wake.set()  # straight to the writer: no scheduled hop on the way
             # The session ended while reading (the peer's abort): end the driver too, or its
             # owner (an ASGI handler waiting on `finished`) would wait forever.
             self._end_soon()

@@ -35,6 +35,8 @@ __all__ = ["RemoteHook", "Session"]
 
 logger = logging.getLogger("dotdo.transport")
 
+_JSON_SCALARS = frozenset({int, str, float, bool})
+
 
 class _Export:
     __slots__ = ("auto_release", "hook", "key", "pulled", "refcount")
@@ -167,8 +169,6 @@ class Session(Importer, Exporter):
         self.scheduler: Scheduler | None = None
         self.on_outgoing: Callable[[], None] | None = None
         """Called (once per batch) when messages wait in the outbox; the driver flushes."""
-        self.on_outgoing_lazy: Callable[[], None] | None = None
-        """Like `on_outgoing`, for messages that may wait a loop turn (releases); optional."""
         self.on_waiting: Callable[[], None] | None = None
         """Called after a pull is queued: a caller waits on it, so a driver may flush at once."""
         self.on_idle: Callable[[], None] | None = None
@@ -176,7 +176,6 @@ class Session(Importer, Exporter):
         self._redact = redact_error
         self._outbox: list[str] = []
         self._flush_requested = False
-        self._lazy_flush_requested = False
         self._deferred_drops: deque[_Import] = deque()
         self._exports: dict[int, _Export] = {}
         self._export_ids: dict[int, int] = {}  # id(object) -> export id, for reuse
@@ -240,7 +239,6 @@ class Session(Importer, Exporter):
     def take_outgoing(self) -> list[str]:
         """Messages to send now, in order (each is one JSON text)."""
         self._flush_requested = False
-        self._lazy_flush_requested = False
         self._process_deferred()
         messages, self._outbox = self._outbox, []
         return messages
@@ -300,27 +298,19 @@ class Session(Importer, Exporter):
 
     # -- outgoing -------------------------------------------------------------------------
 
-    def _send(self, message: list[Any], *, urgent: bool = True) -> None:
+    def _send(self, message: list[Any]) -> None:
         self._outbox.append(dump_message(message))
-        self._request_flush(urgent)
+        self._request_flush()
         if self._after_send:
             actions, self._after_send = self._after_send, []
             for action in actions:
                 action()
 
-    def _request_flush(self, urgent: bool = True) -> None:
-        if self._flush_requested:
-            return
-        if not urgent and self.on_outgoing_lazy is not None:
-            # A release can wait a turn and ride along with the next call's push: in a loop of
-            # sequential calls that halves the writes.
-            if not self._lazy_flush_requested:
-                self._lazy_flush_requested = True
-                self.on_outgoing_lazy()
-            return
-        self._flush_requested = True
-        if self.on_outgoing is not None:
-            self.on_outgoing()
+    def _request_flush(self) -> None:
+        if not self._flush_requested:
+            self._flush_requested = True
+            if self.on_outgoing is not None:
+                self.on_outgoing()
 
     def _dead_hook(self) -> Hook:
         return ErrorHook(CapabilityError(f"the RPC session has ended: {self.abort_reason}"))
@@ -378,7 +368,7 @@ class Session(Importer, Exporter):
             return
         if entry.resolution is None and self._imports.get(entry.id) is entry:
             del self._imports[entry.id]
-            self._send(["release", entry.id, entry.remote_refs], urgent=False)
+            self._send(["release", entry.id, entry.remote_refs])
             entry.remote_refs = 0
 
     def _drop_import_ref_later(self, entry: _Import) -> None:
@@ -618,6 +608,12 @@ class Session(Importer, Exporter):
 
     def _on_settle(self, import_id: int, ok: bool, expression: Any) -> None:
         entry = self._imports.get(import_id)
+        kind = type(expression)
+        if ok and (kind in _JSON_SCALARS or expression is None):
+            # The common result, a plain JSON scalar, needs no decoding.
+            if entry is not None and entry.resolution is None:
+                self._settle_import(entry, Node.of(self.scheduler, expression), True, expression)
+            return
         payload = Decoder(self).decode(expression)
         if entry is None or entry.resolution is not None:
             return  # released already: the stubs inside are dropped with the payload
@@ -637,7 +633,7 @@ class Session(Importer, Exporter):
         if self._imports.get(entry.id) is entry:
             del self._imports[entry.id]
             if entry.remote_refs > 0 and self.abort_reason is None:
-                self._send(["release", entry.id, entry.remote_refs], urgent=False)
+                self._send(["release", entry.id, entry.remote_refs])
                 entry.remote_refs = 0
         self._wake_import(entry, ok, value)
 

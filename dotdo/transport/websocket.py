@@ -187,19 +187,20 @@ class _MaskPool:
 
 
 _masks = _MaskPool()
+_SHORT_HEADERS = [bytes((0x81, 0x80 | size)) for size in range(126)]
 
 
 def _text_frame(payload: bytes) -> bytes:
     """One final, masked text frame."""
     size = len(payload)
     if size < 126:
-        header = bytes((0x81, 0x80 | size))
+        header = _SHORT_HEADERS[size]
     elif size < 65536:
         header = struct.pack("!BBH", 0x81, 0xFE, size)
     else:
         header = struct.pack("!BBQ", 0x81, 0xFF, size)
     mask = _masks.next()
-    return header + mask + apply_mask(payload, mask)
+    return b"".join((header, mask, apply_mask(payload, mask)))
 
 
 async def open_websocket_session(

@@ -1,0 +1,115 @@
+"""How a callback-channel driver batches writes: what sequential calls cost in writes and turns.
+
+The peer is scripted by hand (it answers each pull on the next loop turn, as a socket would), so
+the counts are exact: they are what the WebSocket client does per call, minus the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from dotdo.transport.channel import SessionDriver
+from dotdo.transport.session import Session
+
+pytestmark = pytest.mark.anyio
+
+CALLS = 200
+
+
+class ScriptedPeer:
+    """Answers every pull of a ``square`` call; records each write the driver makes."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[Any]] = []
+        self.driver: SessionDriver | None = None
+        self._arguments: dict[int, int] = {}
+        self._next_push = 1
+        self.delay = 0.0
+        """Seconds before an answer arrives; 0 answers on the next loop turn."""
+
+    def write(self, messages: list[str]) -> None:
+        decoded = [json.loads(message) for message in messages]
+        self.writes.append(decoded)
+        loop = asyncio.get_running_loop()
+        for message in decoded:
+            if message[0] == "push":
+                self._arguments[self._next_push] = message[1][3][0]
+                self._next_push += 1
+            elif message[0] == "pull":
+                value = self._arguments.pop(message[1]) ** 2
+                assert self.driver is not None
+                answer = json.dumps(["resolve", message[1], value])
+                if self.delay:
+                    loop.call_later(self.delay, self.driver.deliver, answer)
+                else:
+                    loop.call_soon(self.driver.deliver, answer)
+
+
+async def make_driver() -> tuple[SessionDriver, ScriptedPeer]:
+    async def close() -> None:
+        return None
+
+    peer = ScriptedPeer()
+    driver = SessionDriver(Session(None), write_now=peer.write, close_channel=close)
+    peer.driver = driver
+    return driver, peer
+
+
+async def test_each_sequential_call_is_one_write_with_the_previous_release() -> None:
+    driver, peer = await make_driver()
+    api = driver.main_stub()
+    for number in range(CALLS):
+        assert await api.square(number) == number * number
+    await asyncio.sleep(0)  # the last release leaves on the next flush
+    kinds = [[message[0] for message in write] for write in peer.writes]
+    assert kinds[0] == ["push", "pull"]
+    assert all(write == ["release", "push", "pull"] for write in kinds[1:CALLS])
+    assert kinds[CALLS:] == [["release"]]
+    await driver.close()
+
+
+class TurnCountingLoop(asyncio.SelectorEventLoop):
+    """Counts event-loop turns (a test-only peek at a private method)."""
+
+    turns = 0
+
+    def _run_once(self) -> None:
+        self.turns += 1
+        super()._run_once()  # type: ignore[misc]
+
+
+def test_a_sequential_call_costs_two_loop_turns() -> None:
+    # The answer arrives from a timer, so the loop sleeps in between as it would on a socket.
+    # One turn handles the answer and wakes the caller; in the next, the caller runs and its next
+    # call is written. A flush left for a turn of its own would make it three.
+    async def calls() -> int:
+        driver, peer = await make_driver()
+        peer.delay = 0.0005
+        api = driver.main_stub()
+        await api.square(1)
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, TurnCountingLoop)
+        start = loop.turns
+        for number in range(CALLS):
+            await api.square(number)
+        turns = loop.turns - start
+        await driver.close()
+        return turns
+
+    with asyncio.Runner(loop_factory=TurnCountingLoop) as runner:
+        turns = runner.run(calls())
+    assert turns <= 2 * CALLS + 5
+
+
+async def test_a_call_nobody_awaits_is_still_sent() -> None:
+    driver, peer = await make_driver()
+    api = driver.main_stub()
+    promise = api.square(7)  # the fallback flush, not a waiting caller, must send this push
+    await asyncio.sleep(0)
+    assert [message[0] for message in peer.writes[0]] == ["push"]
+    assert await promise == 49
+    await driver.close()

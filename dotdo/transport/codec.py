@@ -202,6 +202,20 @@ class Encoder:
         raise TypeError(f"cannot send a value of type {type(value).__name__} over RPC")
 
 
+def all_plain(items: list[Any]) -> bool:
+    """True when every item goes on the wire as it is: str, bool, None, safe int, finite float."""
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+            continue
+        if kind is float and math.isfinite(item):
+            continue
+        return False
+    return True
+
+
 def kind_is_bigint(value: Any) -> bool:
     return type(value) is BigInt
 

@@ -22,7 +22,14 @@ from dotdo.errors import (
     DotDoError,
     ProtocolError,
 )
-from dotdo.transport.codec import Decoder, Encoder, Exporter, Importer, encode_error
+from dotdo.transport.codec import (
+    Decoder,
+    Encoder,
+    Exporter,
+    Importer,
+    all_plain,
+    encode_error,
+)
 from dotdo.transport.hooks import ErrorHook, Hook, Node, Path, Payload, PullCallback, Scheduler
 from dotdo.transport.limits import DEFAULT_LIMITS, Limits
 from dotdo.transport.map import MapRecipe
@@ -329,10 +336,14 @@ class Session(Importer, Exporter):
             return self._dead_hook()
         expression: list[Any] = ["pipeline", import_id, list(path)]
         if args is not None:
-            try:
-                expression.append(self._encode(args.value)[0])
-            except Exception as error:  # an argument that cannot be sent fails only this call
-                return ErrorHook(error)
+            arguments = args.value
+            # Scalars, the arguments of most calls, go as they are; anything else is encoded.
+            if type(arguments) is not list or not all_plain(arguments):
+                try:
+                    arguments = self._encode(arguments)[0]
+                except Exception as error:  # an argument that cannot be sent fails this call only
+                    return ErrorHook(error)
+            expression.append(arguments)
         self._send([kind, expression])
         entry, hook = self._new_import()
         if kind == "stream":

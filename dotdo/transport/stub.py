@@ -72,9 +72,8 @@ class RpcStub:
         recorder = MAP_RECORDER.get()
         if recorder is not None:
             return RpcPromise(recorder.record(self._live_hook(), self._path, list(args)))
-        from dotdo.transport.hooks import Payload
-
-        return RpcPromise(self._live_hook().call(self._path, Payload.from_app(list(args))))
+        payload = _hooks.Payload.from_app(list(args))
+        return RpcPromise(self._live_hook().call(self._path, payload))
 
     def map(self, mapper: Callable[[Any], Any]) -> RpcPromise:
         """Apply ``mapper`` to the value remotely, element-wise for an array, in one round trip.
@@ -140,3 +139,8 @@ class RpcPromise(RpcStub):
         if ok:
             return value
         raise value
+
+
+# Imported last: hooks.py imports this module's classes. A function-level import would cost
+# almost a microsecond on every call.
+from dotdo.transport import hooks as _hooks  # noqa: E402

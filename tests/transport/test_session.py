@@ -52,6 +52,31 @@ async def test_a_call_is_push_pull_resolve_release(make_harness: MakeHarness) ->
     await harness.check_all_released()
 
 
+@pytest.mark.parametrize(
+    ("argument", "wire"),
+    [
+        ("text", '"text"'),
+        (2**53 - 1, "9007199254740991"),
+        (2**53, '["bigint","9007199254740992"]'),
+        (1.5, "1.5"),
+        (float("inf"), '["inf"]'),
+        (True, "true"),
+        (None, "null"),
+        ([1, 2], "[[1,2]]"),
+        (b"\x01", '["bytes","AQ=="]'),
+    ],
+)
+async def test_call_arguments_are_sent_as_is_only_when_plain(
+    make_harness: MakeHarness, argument: Any, wire: str
+) -> None:
+    harness = make_harness(Api())
+
+    await harness.stub.echo(argument)
+
+    assert harness.log[0] == (CLIENT, f'["push",["pipeline",0,["echo"],[{wire}]]]')
+    await harness.check_all_released()
+
+
 async def test_an_id_introduced_twice_is_released_with_count_two(
     make_harness: MakeHarness,
 ) -> None:

@@ -2,6 +2,7 @@
 
     python benchmarks/transport.py            # short mode (CI-sized, about a minute)
     python benchmarks/transport.py --long     # more repeats, longer measures
+    python benchmarks/transport.py --smoke    # seconds: only checks that it runs (CI does)
 
 Starts the Node reference server (tests/interop/node/server.mjs) and our ASGI server
 (tests/interop/serve.py) on loopback, then measures, each REPEATS times, taking the median:
@@ -36,6 +37,11 @@ MEASURES = [
     ("chain10_median_ms", "10-call pipelined chain, ms", "lower"),
     ("map1000_median_ms", ".map() over 1,000, ms", "lower"),
     ("payload1000_median_ms", "1,000-object result, ms", "lower"),
+]
+CLIENT_MEASURES = [
+    # Process CPU (user + system, all threads) per call of the sequential measure: where the
+    # time of a sequential call goes when it is not spent waiting for the server.
+    ("sequential_cpu_us_per_call", "CPU per sequential call, us", "lower"),
 ]
 
 
@@ -83,11 +89,12 @@ async def _python_client_measures(url: str, echo_url: str, seconds: float) -> di
     async with connect(url) as api:
         for i in range(300):
             assert await api.square(i) == i * i
-        count, start = 0, time.perf_counter()
+        count, start, cpu = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - start < seconds:
             await api.square(count)
             count += 1
         results["sequential_calls_per_s"] = count / (time.perf_counter() - start)
+        results["sequential_cpu_us_per_call"] = (time.process_time() - cpu) / count * 1e6
 
         done = [0]
         stop = time.perf_counter() + seconds
@@ -147,6 +154,9 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--long", action="store_true", help="5 repeats of 3 s per measure")
+    parser.add_argument(
+        "--smoke", action="store_true", help="1 run of 0.2 s per measure: checks the script works"
+    )
     parser.add_argument("--python-client", nargs=2, metavar=("URL", "ECHO_URL"))
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
@@ -168,7 +178,7 @@ def main() -> None:
     except ImportError:
         loops = ["asyncio"]
 
-    repeats, seconds = (5, 3.0) if args.long else (3, 1.0)
+    repeats, seconds = (5, 3.0) if args.long else (1, 0.2) if args.smoke else (3, 1.0)
     node_server = ["node", str(NODE_DIR / "server.mjs"), "--port", "0"]
     python_server = [sys.executable, "-m", "tests.interop.serve", "--port", "0"]
     with serve(node_server) as node_port, serve(python_server) as python_port:
@@ -191,7 +201,7 @@ def main() -> None:
         header = f"{'measure':32} {'Node client':>12} {'dotdo client':>13} {'ratio':>7}"
         print(header)
         print("-" * len(header))
-        for key, label, better in MEASURES:
+        for key, label, better in MEASURES + CLIENT_MEASURES:
             node_value, ours_value = median_of(node_vs_node, key), median_of(runs, key)
             ratio = ours_value / node_value if better == "higher" else node_value / ours_value
             print(f"{label:32} {node_value:12.1f} {ours_value:13.1f} {ratio:6.2f}x")

@@ -8,6 +8,7 @@
 //
 // Measures, each for S seconds (default 1) after a short warm-up, on ONE WebSocket session:
 //   sequential_calls_per_s   `await api.square(i)` one at a time
+//   sequential_cpu_us_per_call  process CPU time (user + system) per sequential call
 //   inflight100_calls_per_s  100 concurrent workers, each awaiting api.square(i) in a loop
 //                            (so ~100 calls are always outstanding)
 //   chain10_*_ms             10 dependent calls pipelined into one round trip:
@@ -91,20 +92,42 @@ async function latencies(name, op, minIters = 5) {
   return stats(out);
 }
 
-// Runs `workers` concurrent loops of `op` for the window; returns completed ops per second.
+// Fails the run if `counter.n` stops moving for OP_TIMEOUT_MS. One watchdog for a whole measure
+// rather than a timer per call, so the timed loop does the same work as the Python client's.
+function watchdog(name, counter) {
+  let last = -1;
+  const t = setInterval(() => {
+    if (counter.n === last) fail(`${name}: no answer in ${OP_TIMEOUT_MS} ms`);
+    last = counter.n;
+  }, OP_TIMEOUT_MS);
+  return () => clearInterval(t);
+}
+
+// Runs `workers` concurrent loops of `op` for the window; returns completed ops per second and
+// the process CPU time per op (user + system, microseconds).
 async function throughput(name, op, workers) {
   const loop = async (until, counter) => {
     let i = 0;
-    while (now() < until) { await timed(op(i++), name); counter.n++; }
+    while (now() < until) { await op(i++); counter.n++; }
   };
   const warm = { n: 0 };
   const warmEnd = now() + warmupMs;
+  let stop = watchdog(name, warm);
   await Promise.all(Array.from({ length: workers }, () => loop(warmEnd, warm)));
+  stop();
   const done = { n: 0 };
+  stop = watchdog(name, done);
+  const cpu0 = process.cpuUsage();
   const t0 = now();
   await Promise.all(Array.from({ length: workers }, () => loop(t0 + durationMs, done)));
   const elapsed = (now() - t0) / 1000;
-  return { perSec: Math.round(done.n / elapsed), n: done.n };
+  const cpu = process.cpuUsage(cpu0);
+  stop();
+  return {
+    perSec: Math.round(done.n / elapsed),
+    n: done.n,
+    cpuUsPerOp: round((cpu.user + cpu.system) / done.n, 1),
+  };
 }
 
 function openSession(u) {
@@ -150,6 +173,7 @@ async function main() {
   const seq = await throughput("square", (i) => api.square(i), 1);
   result.sequential_calls_per_s = seq.perSec;
   result.sequential_calls = seq.n;
+  result.sequential_cpu_us_per_call = seq.cpuUsPerOp;
 
   const par = await throughput("square", (i) => api.square(i), 100);
   result.inflight100_calls_per_s = par.perSec;

@@ -229,6 +229,9 @@ def _datetime_to_ms(value: datetime) -> int | float:
     return whole if not fraction else whole + fraction / 1000
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
 class Decoder:
     """Turns one expression from the peer into a `Payload`, resolving references to hooks.
 
@@ -257,21 +260,30 @@ class Decoder:
                 f"message exceeds the maximum nesting depth of {self._limits.max_depth}"
             )
         kind = type(value)
-        if kind is str or kind is int or kind is float or kind is bool or value is None:
+        if kind in _SCALARS or value is None:
             return value
+        # Containers decode in place. Scalar members (most of them) are left as they are without
+        # a call each: the depth check they would make is made once for the container.
         if kind is dict:
-            for item_key in list(value):
-                item = self._value(value[item_key], value, item_key, depth + 1)
+            if value and depth + 1 >= self._limits.max_depth:
+                self._value(None, value, None, depth + 1)  # raises the depth error
+            unreachable: list[str] = []
+            for item_key, item in value.items():  # replacing values keeps the iteration valid
+                if type(item) not in _SCALARS and item is not None:
+                    value[item_key] = self._value(item, value, item_key, depth + 1)
                 if item_key in JS_OBJECT_NAMES:
-                    del value[item_key]  # decoded first, so any stubs inside are still released
-                else:
-                    value[item_key] = item
+                    unreachable.append(item_key)
+            for item_key in unreachable:
+                del value[item_key]  # decoded first, so any stubs inside are still released
             return value
         if kind is list:
             if len(value) == 1 and type(value[0]) is list:
                 items = value[0]
+                if items and depth + 1 >= self._limits.max_depth:
+                    self._value(None, items, None, depth + 1)  # raises the depth error
                 for index, item in enumerate(items):
-                    items[index] = self._value(item, items, index, depth + 1)
+                    if type(item) not in _SCALARS and item is not None:
+                        items[index] = self._value(item, items, index, depth + 1)
                 return items
             return self._special(value, parent, key, depth)
         raise ProtocolError(f"unexpected JSON value of type {kind.__name__}")

@@ -528,6 +528,15 @@ def test_nested_objects_count_toward_depth() -> None:
         decode('{"a":' * 10 + "1" + "}" * 10, Limits(max_depth=8))
 
 
+def test_objects_nested_to_the_limit_are_checked_at_their_scalar_leaf() -> None:
+    # The leaf is a scalar, which the decoder does not visit one by one: its depth still counts.
+    assert decode('{"a":' * 7 + "1" + "}" * 7, Limits(max_depth=8)) is not None
+    with pytest.raises(ProtocolError, match="depth of 8"):
+        decode('{"a":' * 8 + "1" + "}" * 8, Limits(max_depth=8))
+    with pytest.raises(ProtocolError, match="depth of 8"):
+        decode('{"a":' * 7 + "[[1]]" + "}" * 7, Limits(max_depth=8))
+
+
 def test_nesting_inside_call_arguments_does_not_reset_depth() -> None:
     session = Session(_Echo(), limits=Limits(max_depth=8))
 

@@ -33,8 +33,7 @@ def memory_pair(
             peer = ends[to]
             if not peer.session.is_open:
                 raise ConnectionError("the other end is closed")
-            for message in messages:
-                loop.call_soon(peer.deliver, message)
+            loop.call_soon(peer.deliver_all, messages)
 
         return write
 

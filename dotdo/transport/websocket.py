@@ -87,40 +87,53 @@ class _RpcClientConnection(ClientConnection):
             super().data_received(rest)
 
     def read_frames(self) -> None:
-        """Deliver every complete frame buffered so far (also called once a driver attaches)."""
+        """Deliver every complete frame buffered so far (also called once a driver attaches).
+
+        The messages of one read go to the driver together, so what they make the session send
+        leaves in one write. Anything handed to websockets first gets the messages before it.
+        """
         buffer, driver = self._pending, self.driver
         if buffer is None or driver is None:
             return
+        messages: list[bytes] = []
         size, offset = len(buffer), 0
         max_size = self.protocol.max_message_size
-        while size - offset >= 2:
-            first, second = buffer[offset], buffer[offset + 1]
-            length, header = second & 0x7F, 2
-            if length == 126:
-                if size - offset < 4:
+        try:
+            while size - offset >= 2:
+                first, second = buffer[offset], buffer[offset + 1]
+                length, header = second & 0x7F, 2
+                if length == 126:
+                    if size - offset < 4:
+                        break
+                    length, header = int.from_bytes(buffer[offset + 2 : offset + 4], "big"), 4
+                elif length == 127:
+                    if size - offset < 10:
+                        break
+                    length, header = int.from_bytes(buffer[offset + 2 : offset + 10], "big"), 10
+                if second & 0x80 or (max_size is not None and length > max_size):
+                    # Masked (a server must not mask) or over the limit: websockets fails the
+                    # connection with the right close code.
+                    del buffer[:offset]
+                    offset = 0
+                    self._hand_over()
+                    return
+                end = offset + header + length
+                if end > size:
                     break
-                length, header = int.from_bytes(buffer[offset + 2 : offset + 4], "big"), 4
-            elif length == 127:
-                if size - offset < 10:
+                opcode = first & 0x0F
+                if first & 0xF0 == 0x80 and opcode in (1, 2) and self._fragments is None:
+                    messages.append(bytes(buffer[offset + header : end]))
+                else:
+                    if messages:
+                        driver.deliver_all(messages)
+                        messages = []
+                    super().data_received(bytes(buffer[offset:end]))
+                offset = end
+                if self.driver is None:
                     break
-                length, header = int.from_bytes(buffer[offset + 2 : offset + 10], "big"), 10
-            if second & 0x80 or (max_size is not None and length > max_size):
-                # Masked (a server must not mask) or over the limit: websockets fails the
-                # connection with the right close code.
-                del buffer[:offset]
-                self._hand_over()
-                return
-            end = offset + header + length
-            if end > size:
-                break
-            opcode = first & 0x0F
-            if first & 0xF0 == 0x80 and opcode in (1, 2) and self._fragments is None:
-                driver.deliver(bytes(buffer[offset + header : end]))
-            else:
-                super().data_received(bytes(buffer[offset:end]))
-            offset = end
-            if self.driver is None:
-                break
+        finally:
+            if messages:
+                driver.deliver_all(messages)
         del buffer[:offset]
 
     def process_event(self, event: Any) -> None:

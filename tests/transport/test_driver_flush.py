@@ -28,6 +28,8 @@ class ScriptedPeer:
         self.driver: SessionDriver | None = None
         self._arguments: dict[int, int] = {}
         self._next_push = 1
+        self.read_sizes: list[int] = []
+        """How many answers each "read" held (the answers to one write arrive as one read)."""
         self.delay = 0.0
         """Seconds before an answer arrives; 0 answers on the next loop turn."""
 
@@ -35,18 +37,21 @@ class ScriptedPeer:
         decoded = [json.loads(message) for message in messages]
         self.writes.append(decoded)
         loop = asyncio.get_running_loop()
+        answers: list[str] = []
         for message in decoded:
             if message[0] == "push":
                 self._arguments[self._next_push] = message[1][3][0]
                 self._next_push += 1
             elif message[0] == "pull":
                 value = self._arguments.pop(message[1]) ** 2
-                assert self.driver is not None
-                answer = json.dumps(["resolve", message[1], value])
-                if self.delay:
-                    loop.call_later(self.delay, self.driver.deliver, answer)
-                else:
-                    loop.call_soon(self.driver.deliver, answer)
+                answers.append(json.dumps(["resolve", message[1], value]))
+        if answers:
+            assert self.driver is not None
+            self.read_sizes.append(len(answers))
+            if self.delay:
+                loop.call_later(self.delay, self.driver.deliver_all, answers)
+            else:
+                loop.call_soon(self.driver.deliver_all, answers)
 
 
 async def make_driver() -> tuple[SessionDriver, ScriptedPeer]:
@@ -59,16 +64,27 @@ async def make_driver() -> tuple[SessionDriver, ScriptedPeer]:
     return driver, peer
 
 
-async def test_each_sequential_call_is_one_write_with_the_previous_release() -> None:
+async def test_a_release_is_written_as_soon_as_its_answer_is_read() -> None:
+    # The peer frees the result while the caller works out its next call; that call's push
+    # and pull then leave together.
     driver, peer = await make_driver()
     api = driver.main_stub()
     for number in range(CALLS):
         assert await api.square(number) == number * number
-    await asyncio.sleep(0)  # the last release leaves on the next flush
     kinds = [[message[0] for message in write] for write in peer.writes]
-    assert kinds[0] == ["push", "pull"]
-    assert all(write == ["release", "push", "pull"] for write in kinds[1:CALLS])
-    assert kinds[CALLS:] == [["release"]]
+    assert kinds == [["push", "pull"], ["release"]] * CALLS
+    await driver.close()
+
+
+async def test_the_releases_of_one_read_leave_in_one_write() -> None:
+    driver, peer = await make_driver()
+    api = driver.main_stub()
+    squares = await asyncio.gather(*(api.square(number) for number in range(10)))
+    assert squares == [number * number for number in range(10)]
+    kinds = [[message[0] for message in write] for write in peer.writes]
+    release_writes = [write for write in kinds if "release" in write]
+    assert release_writes == [["release"] * size for size in peer.read_sizes]
+    assert sum(peer.read_sizes) == 10
     await driver.close()
 
 

@@ -178,6 +178,8 @@ class Session(Importer, Exporter):
         """Called (once per batch) when messages wait in the outbox; the driver flushes."""
         self.on_waiting: Callable[[], None] | None = None
         """Called after a pull is queued: a caller waits on it, so a driver may flush at once."""
+        self.on_call: Callable[[], None] | None = None
+        """Called after application code queues a call: a driver may write it at once."""
         self.on_idle: Callable[[], None] | None = None
         """Called whenever the last result the peer pulled has been sent."""
         self._redact = redact_error
@@ -350,6 +352,8 @@ class Session(Importer, Exporter):
             # A stream result is pulled without asking and released without a release message.
             entry.pulling = True
             entry.remote_refs = 0
+        if self.on_call is not None:
+            self.on_call()  # last: a failed write aborts the session, which must see the import
         return hook
 
     def _send_map(self, import_id: int, path: Path, recipe: MapRecipe) -> Hook:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from dotdo.errors import DotDoConnectionError
 from dotdo.transport.channel import SessionDriver
 from dotdo.transport.session import Session
 
@@ -64,15 +65,27 @@ async def make_driver() -> tuple[SessionDriver, ScriptedPeer]:
     return driver, peer
 
 
-async def test_a_release_is_written_as_soon_as_its_answer_is_read() -> None:
-    # The peer frees the result while the caller works out its next call; that call's push
-    # and pull then leave together.
+async def test_sequential_calls_are_written_as_the_reference_client_writes_them() -> None:
+    # The push as the call is made, the pull as it is awaited, and the release as soon as the
+    # answer is read: the peer works on each while this side gets to the next.
     driver, peer = await make_driver()
     api = driver.main_stub()
     for number in range(CALLS):
         assert await api.square(number) == number * number
     kinds = [[message[0] for message in write] for write in peer.writes]
-    assert kinds == [["push", "pull"], ["release"]] * CALLS
+    assert kinds == [["push"], ["pull"], ["release"]] * CALLS
+    await driver.close()
+
+
+async def test_a_burst_of_calls_in_one_turn_costs_a_bounded_number_of_writes() -> None:
+    # The first call of a turn is written at once; the rest of the turn's calls go together.
+    driver, peer = await make_driver()
+    api = driver.main_stub()
+    promises = [api.square(number) for number in range(50)]
+    assert await asyncio.gather(*promises) == [number * number for number in range(50)]
+    pushes = [write for write in peer.writes if write[0][0] == "push"]
+    assert len(pushes) == 2
+    assert sum(len(write) for write in pushes) == 50
     await driver.close()
 
 
@@ -128,4 +141,18 @@ async def test_a_call_nobody_awaits_is_still_sent() -> None:
     await asyncio.sleep(0)
     assert [message[0] for message in peer.writes[0]] == ["push"]
     assert await promise == 49
+    await driver.close()
+
+
+async def test_a_call_whose_write_fails_fails_with_a_connection_error() -> None:
+    async def close() -> None:
+        return None
+
+    def broken(messages: list[str]) -> None:
+        raise ConnectionError("the socket is gone")
+
+    driver = SessionDriver(Session(None), write_now=broken, close_channel=close)
+    api = driver.main_stub()
+    with pytest.raises(DotDoConnectionError, match="sending failed"):
+        await asyncio.wait_for(api.square(3), timeout=10)  # a guard against a hang only
     await driver.close()

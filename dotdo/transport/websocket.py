@@ -9,6 +9,7 @@ default, and it costs CPU on every frame), and proxies from the environment are 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import struct
@@ -37,13 +38,29 @@ _FRAMES_LOGGER = logging.getLogger("dotdo.transport.frames")
 _FRAMES_LOGGER.setLevel(logging.WARNING)
 
 
-class _RpcClientConnection(ClientConnection):
+_READ_SIZE = 65_536
+
+
+class _RpcClientConnection(ClientConnection, asyncio.BufferedProtocol):
     """A websockets connection that hands complete messages to a driver as they arrive."""
 
     driver: SessionDriver | None = None
     _fragments: list[bytes] | None = None
     _pending: bytearray | None = None
     _passthrough = False
+    _read_view: memoryview | None = None
+
+    # Reads go into one reusable buffer (asyncio's BufferedProtocol). A plain Protocol gets a
+    # fresh bytes object per read, and the stdlib loop allocates 256 KiB for each: measured on a
+    # raw echo client, that cost 20-40 us per round trip.
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._read_view is None:
+            self._read_view = memoryview(bytearray(_READ_SIZE))
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        assert self._read_view is not None
+        self.data_received(self._read_view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         # Complete, final, unmasked data frames are cut out here and handed to the session:

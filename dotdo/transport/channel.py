@@ -67,8 +67,7 @@ class SessionDriver:
         if write_now is not None:
             session.on_waiting = self._on_waiting
             session.on_call = self._on_call
-        self._wrote_this_turn = False
-        self._called_this_turn = False
+        self._written_this_turn: set[str] = set()  # "call", "pull": see _write_first_of_turn
         self._flush_scheduled = False
         self._delivering = False
         self._flush_wanted = False
@@ -128,26 +127,26 @@ class SessionDriver:
     def _on_call(self) -> None:
         # The first call made in a loop turn is written now, as the reference client does: the
         # peer starts on it while the caller gets round to awaiting it (measured: 4-11% more
-        # sequential calls/s). Later ones in the turn go together in the flush already
-        # scheduled, which also clears the flag; calls made while a read is handled go with
-        # what that read produced.
-        if self._called_this_turn or self._delivering or not self._on_loop():
-            return
-        self._called_this_turn = True
-        self._write_pending()
+        # sequential calls/s).
+        self._write_first_of_turn("call")
 
     def _on_waiting(self) -> None:
         # The same for the first caller to wait in a loop turn: its pull is written now rather
         # than a turn later.
-        if self._wrote_this_turn or self._delivering or not self._on_loop():
+        self._write_first_of_turn("pull")
+
+    def _write_first_of_turn(self, kind: str) -> None:
+        # Later ones of the same kind in the turn go together in the flush already scheduled,
+        # which clears the record; what is queued while a read is handled goes with what that
+        # read produced.
+        if kind in self._written_this_turn or self._delivering or not self._on_loop():
             return
-        self._wrote_this_turn = True
+        self._written_this_turn.add(kind)
         self._write_pending()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        self._wrote_this_turn = False
-        self._called_this_turn = False
+        self._written_this_turn.clear()
         self._write_pending()
 
     def _write_pending(self) -> None:

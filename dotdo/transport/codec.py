@@ -229,7 +229,8 @@ def _datetime_to_ms(value: datetime) -> int | float:
     return whole if not fraction else whole + fraction / 1000
 
 
-_SCALARS = frozenset({str, int, float, bool})
+JSON_SCALARS = frozenset({str, int, float, bool})
+"""The types of JSON scalars as orjson gives them (None aside): they decode to themselves."""
 
 
 class Decoder:
@@ -256,20 +257,18 @@ class Decoder:
     def _value(self, value: Any, parent: Any, key: Any, depth: int) -> Any:
         # Checked before anything else, scalars included, as the reference does.
         if depth >= self._limits.max_depth:
-            raise ProtocolError(
-                f"message exceeds the maximum nesting depth of {self._limits.max_depth}"
-            )
+            raise self._too_deep()
         kind = type(value)
-        if kind in _SCALARS or value is None:
+        if kind in JSON_SCALARS or value is None:
             return value
         # Containers decode in place. Scalar members (most of them) are left as they are without
         # a call each: the depth check they would make is made once for the container.
         if kind is dict:
             if value and depth + 1 >= self._limits.max_depth:
-                self._value(None, value, None, depth + 1)  # raises the depth error
+                raise self._too_deep()
             unreachable: list[str] = []
             for item_key, item in value.items():  # replacing values keeps the iteration valid
-                if type(item) not in _SCALARS and item is not None:
+                if type(item) not in JSON_SCALARS and item is not None:
                     value[item_key] = self._value(item, value, item_key, depth + 1)
                 if item_key in JS_OBJECT_NAMES:
                     unreachable.append(item_key)
@@ -280,13 +279,18 @@ class Decoder:
             if len(value) == 1 and type(value[0]) is list:
                 items = value[0]
                 if items and depth + 1 >= self._limits.max_depth:
-                    self._value(None, items, None, depth + 1)  # raises the depth error
+                    raise self._too_deep()
                 for index, item in enumerate(items):
-                    if type(item) not in _SCALARS and item is not None:
+                    if type(item) not in JSON_SCALARS and item is not None:
                         items[index] = self._value(item, items, index, depth + 1)
                 return items
             return self._special(value, parent, key, depth)
         raise ProtocolError(f"unexpected JSON value of type {kind.__name__}")
+
+    def _too_deep(self) -> ProtocolError:
+        return ProtocolError(
+            f"message exceeds the maximum nesting depth of {self._limits.max_depth}"
+        )
 
     def _special(self, value: list[Any], parent: Any, key: Any, depth: int) -> Any:
         tag = value[0] if value else None

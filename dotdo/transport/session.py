@@ -23,6 +23,7 @@ from dotdo.errors import (
     ProtocolError,
 )
 from dotdo.transport.codec import (
+    JSON_SCALARS,
     Decoder,
     Encoder,
     Exporter,
@@ -41,8 +42,6 @@ from dotdo.transport.wire import dump_message, load_message
 __all__ = ["RemoteHook", "Session"]
 
 logger = logging.getLogger("dotdo.transport")
-
-_JSON_SCALARS = frozenset({int, str, float, bool})
 
 
 class _Export:
@@ -624,7 +623,7 @@ class Session(Importer, Exporter):
     def _on_settle(self, import_id: int, ok: bool, expression: Any) -> None:
         entry = self._imports.get(import_id)
         kind = type(expression)
-        if ok and (kind in _JSON_SCALARS or expression is None):
+        if ok and (kind in JSON_SCALARS or expression is None):
             # The common result, a plain JSON scalar, needs no decoding.
             if entry is not None and entry.resolution is None:
                 self._settle_import(entry, Node.of(self.scheduler, expression), True, expression)

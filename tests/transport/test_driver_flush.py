@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -55,12 +56,16 @@ class ScriptedPeer:
                 loop.call_soon(self.driver.deliver_all, answers)
 
 
-async def make_driver() -> tuple[SessionDriver, ScriptedPeer]:
+async def make_driver(
+    write: Callable[[list[str]], None] | None = None,
+) -> tuple[SessionDriver, ScriptedPeer]:
+    """A driver whose writes go to a scripted peer (or to ``write``, if given)."""
+
     async def close() -> None:
         return None
 
     peer = ScriptedPeer()
-    driver = SessionDriver(Session(None), write_now=peer.write, close_channel=close)
+    driver = SessionDriver(Session(None), write_now=write or peer.write, close_channel=close)
     peer.driver = driver
     return driver, peer
 
@@ -145,13 +150,10 @@ async def test_a_call_nobody_awaits_is_still_sent() -> None:
 
 
 async def test_a_call_whose_write_fails_fails_with_a_connection_error() -> None:
-    async def close() -> None:
-        return None
-
     def broken(messages: list[str]) -> None:
         raise ConnectionError("the socket is gone")
 
-    driver = SessionDriver(Session(None), write_now=broken, close_channel=close)
+    driver, _peer = await make_driver(broken)
     api = driver.main_stub()
     with pytest.raises(DotDoConnectionError, match="sending failed"):
         await asyncio.wait_for(api.square(3), timeout=10)  # a guard against a hang only

@@ -59,8 +59,25 @@ class _RpcClientConnection(ClientConnection, asyncio.BufferedProtocol):
         return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        assert self._read_view is not None
-        self.data_received(self._read_view[:nbytes].tobytes())
+        view = self._read_view
+        assert view is not None
+        if self._pending or self.driver is None or self._passthrough:
+            self.data_received(view[:nbytes].tobytes())
+            return
+        # The usual read starts on a frame boundary: its frames are cut straight out of the read
+        # buffer, and only an unfinished last frame is copied aside. Most often it is exactly one
+        # short text frame (a sequential call's answer).
+        if (
+            nbytes >= 2
+            and view[0] == 0x81
+            and view[1] == nbytes - 2 < 126
+            and self._fragments is None
+        ):
+            self.driver.deliver_all((bytes(view[2:nbytes]),))
+            return
+        offset = self._cut_frames(view, nbytes)
+        if offset < nbytes:
+            self._pending = bytearray(view[offset:nbytes])
 
     def data_received(self, data: bytes) -> None:
         # Complete, final, unmasked data frames are cut out here and handed to the session:
@@ -85,35 +102,43 @@ class _RpcClientConnection(ClientConnection, asyncio.BufferedProtocol):
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(buffer) > 65_536:  # no end of headers in sight: let websockets refuse it
-                self._hand_over()
+                self._hand_over(bytes(buffer))
             return
         head = bytes(buffer[: end + 4])
         del buffer[: end + 4]
         super().data_received(head)
         if self.protocol.state is not State.OPEN:
-            self._hand_over()
+            self._hand_over(bytes(buffer))
         elif self.driver is not None:
             self.read_frames()
 
-    def _hand_over(self) -> None:
-        """Give websockets everything from here on (it fails the connection as it should)."""
+    def _hand_over(self, rest: bytes) -> None:
+        """Give websockets ``rest`` and everything after it (it fails the connection as it
+        should)."""
         self._passthrough = True
-        rest = bytes(self._pending or b"")
         self._pending = None
         if rest:
             super().data_received(rest)
 
     def read_frames(self) -> None:
-        """Deliver every complete frame buffered so far (also called once a driver attaches).
+        """Deliver every complete frame buffered so far (also called once a driver attaches)."""
+        buffer = self._pending
+        if not buffer or self.driver is None:
+            return
+        offset = self._cut_frames(buffer, len(buffer))
+        if self._pending is buffer:
+            del buffer[:offset]
+
+    def _cut_frames(self, buffer: bytearray | memoryview, size: int) -> int:
+        """Deliver the complete frames at the start of ``buffer[:size]``; return the bytes used.
 
         The messages of one read go to the driver together, so what they make the session send
         leaves in one write. Anything handed to websockets first gets the messages before it.
         """
-        buffer, driver = self._pending, self.driver
-        if buffer is None or driver is None:
-            return
+        driver = self.driver
+        assert driver is not None
         messages: list[bytes] = []
-        size, offset = len(buffer), 0
+        offset = 0
         max_size = self.protocol.max_message_size
         try:
             while size - offset >= 2:
@@ -130,10 +155,8 @@ class _RpcClientConnection(ClientConnection, asyncio.BufferedProtocol):
                 if second & 0x80 or (max_size is not None and length > max_size):
                     # Masked (a server must not mask) or over the limit: websockets fails the
                     # connection with the right close code.
-                    del buffer[:offset]
-                    offset = 0
-                    self._hand_over()
-                    return
+                    self._hand_over(bytes(buffer[offset:size]))
+                    return size
                 end = offset + header + length
                 if end > size:
                     break
@@ -151,7 +174,7 @@ class _RpcClientConnection(ClientConnection, asyncio.BufferedProtocol):
         finally:
             if messages:
                 driver.deliver_all(messages)
-        del buffer[:offset]
+        return offset
 
     def process_event(self, event: Any) -> None:
         driver = self.driver
@@ -195,25 +218,26 @@ class _RpcClientConnection(ClientConnection, asyncio.BufferedProtocol):
         # protocol's own control frames (pings, close) still interleave safely between them.
         if self.protocol.state is not State.OPEN:
             raise ConnectionError("the WebSocket is not open")
-        self.transport.write(b"".join([_text_frame(message.encode()) for message in messages]))
+        if len(messages) == 1:
+            self.transport.write(_text_frame(messages[0].encode()))
+        else:
+            self.transport.write(b"".join([_text_frame(message.encode()) for message in messages]))
 
 
 class _MaskPool:
     """Client masking keys (RFC 6455 §5.3), drawn from os.urandom 1,024 keys at a time."""
 
-    __slots__ = ("_buffer", "_offset")
+    __slots__ = ("_keys",)
 
     def __init__(self) -> None:
-        self._buffer = b""
-        self._offset = 0
+        self._keys: list[bytes] = []
 
     def next(self) -> bytes:
-        offset = self._offset
-        if offset >= len(self._buffer):
-            self._buffer = os.urandom(4096)
-            offset = 0
-        self._offset = offset + 4
-        return self._buffer[offset : offset + 4]
+        keys = self._keys
+        if not keys:
+            block = os.urandom(4096)
+            keys.extend(block[offset : offset + 4] for offset in range(0, 4096, 4))
+        return keys.pop()
 
 
 _masks = _MaskPool()
@@ -230,7 +254,7 @@ def _text_frame(payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x81, 0xFF, size)
     mask = _masks.next()
-    return b"".join((header, mask, apply_mask(payload, mask)))
+    return header + mask + apply_mask(payload, mask)
 
 
 async def open_websocket_session(

@@ -150,7 +150,9 @@ class Payload:
     def from_app(cls, value: Any) -> Payload:
         """Wrap arguments made by Python code; any `RpcPromise` inside is found only if the
         payload is delivered locally (a remote call encodes promises as references instead)."""
-        payload = cls(value)
+        payload = cls.__new__(cls)  # every call's arguments: no __init__ call to then undo
+        payload.value = value
+        payload.pending = None
         payload._unscanned = True
         return payload
 
@@ -245,9 +247,11 @@ class Node(Hook):
     @classmethod
     def of(cls, scheduler: Scheduler | None, value: Any) -> Node:
         """A node already settled to ``value``."""
-        node = cls(scheduler)
+        node = cls.__new__(cls)  # every call's result is one: no __init__ call to then undo
+        node._scheduler = scheduler
         node._state = _VALUE
         node._value = value
+        node._waiters = None
         return node
 
     @property

@@ -16,7 +16,7 @@ from dotdo.transport.limits import DEFAULT_LIMITS, Limits
 from dotdo.transport.map import MapRecipe
 from dotdo.transport.scheduler import AsyncioScheduler
 from dotdo.transport.session import Session
-from dotdo.transport.stub import RpcStub
+from dotdo.transport.stub import RpcMainStub, RpcStub
 
 __all__ = ["HttpBatchClient"]
 
@@ -47,7 +47,7 @@ class HttpBatchClient:
 
     def main_stub(self) -> RpcStub:
         """A stub for the peer's main object; each call joins the batch now being filled."""
-        return RpcStub(_BatchMainHook(self))
+        return RpcMainStub(_BatchMainHook(self))
 
     def current_session(self) -> Session:
         """The batch now being filled (a new one once the previous was sent)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from dotdo.transport.hooks import Node
@@ -13,15 +14,14 @@ __all__ = ["AsyncioScheduler"]
 class AsyncioScheduler:
     """Runs the coroutines a session's targets return, and owns them: `close` cancels them."""
 
-    __slots__ = ("_loop", "_tasks")
+    __slots__ = ("_loop", "_tasks", "create_future")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop or asyncio.get_running_loop()
         self._tasks: set[asyncio.Task[None]] = set()
-
-    def create_future(self) -> asyncio.Future[Any]:
+        # The loop's own method, not a wrapper around it: every awaited call makes a future.
+        self.create_future: Callable[[], asyncio.Future[Any]] = self._loop.create_future
         """A future of this scheduler's event loop."""
-        return self._loop.create_future()
 
     def spawn(self, awaitable: Any, node: Node) -> None:
         """Run ``awaitable`` as a task that settles ``node`` with its outcome."""

@@ -35,7 +35,7 @@ from dotdo.transport.hooks import ErrorHook, Hook, Node, Path, Payload, PullCall
 from dotdo.transport.limits import DEFAULT_LIMITS, Limits
 from dotdo.transport.map import MapRecipe
 from dotdo.transport.streams import RpcReadableStream, new_pipe_export, pump
-from dotdo.transport.stub import RpcPromise, RpcStub
+from dotdo.transport.stub import RpcMainStub, RpcPromise, RpcStub
 from dotdo.transport.target import RpcTarget
 from dotdo.transport.wire import dump_message, load_message
 
@@ -175,10 +175,12 @@ class Session(Importer, Exporter):
         self.scheduler: Scheduler | None = None
         self.on_outgoing: Callable[[], None] | None = None
         """Called (once per batch) when messages wait in the outbox; the driver flushes."""
-        self.on_waiting: Callable[[], None] | None = None
-        """Called after a pull is queued: a caller waits on it, so a driver may flush at once."""
-        self.on_call: Callable[[], None] | None = None
-        """Called after application code queues a call: a driver may write it at once."""
+        self.on_waiting: Callable[[], bool] | None = None
+        """Called after a pull is queued: a caller waits on it, so a driver may write at once.
+        Returns True if it wrote the outbox; otherwise `on_outgoing` follows."""
+        self.on_call: Callable[[], bool] | None = None
+        """Called after application code queues a call: a driver may write it at once.
+        Returns True if it wrote the outbox; otherwise `on_outgoing` follows."""
         self.on_idle: Callable[[], None] | None = None
         """Called whenever the last result the peer pulled has been sent."""
         self._redact = redact_error
@@ -220,7 +222,7 @@ class Session(Importer, Exporter):
 
     def main_stub(self) -> RpcStub:
         """A stub for the peer's main object (its export 0)."""
-        return RpcStub(self._main_hook.dup())
+        return RpcMainStub(self._main_hook.dup())
 
     @property
     def is_open(self) -> bool:
@@ -247,7 +249,8 @@ class Session(Importer, Exporter):
     def take_outgoing(self) -> list[str]:
         """Messages to send now, in order (each is one JSON text)."""
         self._flush_requested = False
-        self._process_deferred()
+        if self._deferred_drops:
+            self._process_deferred()
         messages, self._outbox = self._outbox, []
         return messages
 
@@ -306,9 +309,13 @@ class Session(Importer, Exporter):
 
     # -- outgoing -------------------------------------------------------------------------
 
-    def _send(self, message: list[Any]) -> None:
-        self._outbox.append(dump_message(message))
-        self._request_flush()
+    def _send(self, message: list[Any], *, flush: bool = True) -> None:
+        self._send_text(dump_message(message), flush=flush)
+
+    def _send_text(self, text: str, *, flush: bool = True) -> None:
+        self._outbox.append(text)
+        if flush:
+            self._request_flush()
         if self._after_send:
             actions, self._after_send = self._after_send, []
             for action in actions:
@@ -345,14 +352,15 @@ class Session(Importer, Exporter):
                 except Exception as error:  # an argument that cannot be sent fails this call only
                     return ErrorHook(error)
             expression.append(arguments)
-        self._send([kind, expression])
+        self._send([kind, expression], flush=False)
         entry, hook = self._new_import()
         if kind == "stream":
             # A stream result is pulled without asking and released without a release message.
             entry.pulling = True
             entry.remote_refs = 0
-        if self.on_call is not None:
-            self.on_call()  # last: a failed write aborts the session, which must see the import
+        # Last: a failed write aborts the session, which must see the import.
+        if self.on_call is None or not self.on_call():
+            self._request_flush()
         return hook
 
     def _send_map(self, import_id: int, path: Path, recipe: MapRecipe) -> Hook:
@@ -370,11 +378,11 @@ class Session(Importer, Exporter):
 
     def _send_pull(self, import_id: int) -> None:
         if self.abort_reason is None:
-            self._send(["pull", import_id])
+            self._send(["pull", import_id], flush=False)
             # A pull means a caller is about to wait: the driver may write now rather than a
             # loop turn later (it does so once per turn, so bursts still go out together).
-            if self.on_waiting is not None and self._outbox:
-                self.on_waiting()
+            if self.on_waiting is None or not self.on_waiting():
+                self._request_flush()
 
     def _drop_import_ref(self, entry: _Import) -> None:
         entry.local_refs -= 1
@@ -647,7 +655,7 @@ class Session(Importer, Exporter):
         if self._imports.get(entry.id) is entry:
             del self._imports[entry.id]
             if entry.remote_refs > 0 and self.abort_reason is None:
-                self._send(["release", entry.id, entry.remote_refs])
+                self._send_text(f'["release",{entry.id},{entry.remote_refs}]')
                 entry.remote_refs = 0
         self._wake_import(entry, ok, value)
 

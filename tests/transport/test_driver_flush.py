@@ -99,9 +99,9 @@ async def test_the_releases_of_one_read_leave_in_one_write() -> None:
     api = driver.main_stub()
     squares = await asyncio.gather(*(api.square(number) for number in range(10)))
     assert squares == [number * number for number in range(10)]
-    kinds = [[message[0] for message in write] for write in peer.writes]
-    release_writes = [write for write in kinds if "release" in write]
-    assert release_writes == [["release"] * size for size in peer.read_sizes]
+    # Each read's releases in one write (which may also carry pulls still waiting to leave).
+    releases = [[message[0] for message in write].count("release") for write in peer.writes]
+    assert [count for count in releases if count] == peer.read_sizes
     assert sum(peer.read_sizes) == 10
     await driver.close()
 

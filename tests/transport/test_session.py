@@ -589,6 +589,46 @@ async def test_disposing_twice_releases_once(make_harness: MakeHarness) -> None:
     await harness.check_all_released()
 
 
+async def test_a_main_stub_reuses_its_member_stubs(make_harness: MakeHarness) -> None:
+    harness = make_harness(Api())
+    api = harness.stub
+
+    assert api.square is api.square
+    assert await api.square(3) == 9
+    assert await api.square(4) == 16
+    await harness.check_all_released()
+
+
+async def test_a_main_stub_remembers_a_bounded_number_of_members(
+    make_harness: MakeHarness,
+) -> None:
+    harness = make_harness(Api())
+    api = harness.stub
+
+    members = [getattr(api, f"name{index}") for index in range(300)]
+
+    assert len(vars(api)) == 256
+    assert api.name0 is members[0]
+    assert api.name299 is not members[299]  # past the bound: a new stub every time
+    await harness.check_all_released()
+
+
+async def test_a_remembered_member_of_a_disposed_main_stub_raises(
+    make_harness: MakeHarness,
+) -> None:
+    harness = make_harness(Api())
+    api = harness.stub
+    square = api.square
+
+    api.dispose()
+
+    with pytest.raises(CapabilityError):
+        square(2)
+    with pytest.raises(CapabilityError):
+        api.square(2)
+    await harness.check_all_released()
+
+
 # -- the session ending ---------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -65,8 +66,12 @@ class SessionDriver:
         session.attach(self._scheduler)
         session.on_outgoing = self._on_outgoing
         if write_now is not None:
-            session.on_waiting = self._on_waiting
-            session.on_call = self._on_call
+            # The first call made in a loop turn is written now, as the reference client does:
+            # the peer starts on it while the caller gets round to awaiting it (measured: 4-11%
+            # more sequential calls/s). The same for the first caller to wait in a turn: its
+            # pull is written now rather than a turn later.
+            session.on_call = functools.partial(self._write_first_of_turn, "call")
+            session.on_waiting = functools.partial(self._write_first_of_turn, "pull")
         self._written_this_turn: set[str] = set()  # "call", "pull": see _write_first_of_turn
         self._flush_scheduled = False
         self._delivering = False
@@ -123,17 +128,6 @@ class SessionDriver:
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             self._schedule(self._wake_writer)
-
-    def _on_call(self) -> bool:
-        # The first call made in a loop turn is written now, as the reference client does: the
-        # peer starts on it while the caller gets round to awaiting it (measured: 4-11% more
-        # sequential calls/s).
-        return self._write_first_of_turn("call")
-
-    def _on_waiting(self) -> bool:
-        # The same for the first caller to wait in a loop turn: its pull is written now rather
-        # than a turn later.
-        return self._write_first_of_turn("pull")
 
     def _write_first_of_turn(self, kind: str) -> bool:
         # Later ones of the same kind go together in a flush at the end of the turn. The record

@@ -378,7 +378,7 @@ class Session(Importer, Exporter):
 
     def _send_pull(self, import_id: int) -> None:
         if self.abort_reason is None:
-            self._send(["pull", import_id], flush=False)
+            self._send_text(f'["pull",{import_id}]', flush=False)
             # A pull means a caller is about to wait: the driver may write now rather than a
             # loop turn later (it does so once per turn, so bursts still go out together).
             if self.on_waiting is None or not self.on_waiting():

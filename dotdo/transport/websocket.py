@@ -236,7 +236,7 @@ class _MaskPool:
         keys = self._keys
         if not keys:
             block = os.urandom(4096)
-            keys.extend(block[offset : offset + 4] for offset in range(0, 4096, 4))
+            keys[:] = [block[offset : offset + 4] for offset in range(0, 4096, 4)]
         return keys.pop()
 
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import pytest
 
 from dotdo.errors import DotDoConnectionError
@@ -135,8 +136,23 @@ def test_a_sequential_call_costs_two_loop_turns() -> None:
         return turns
 
     with asyncio.Runner(loop_factory=TurnCountingLoop) as runner:
-        turns = runner.run(calls())
+        # A guard against a hang (the answers come from timers), not a timing assertion.
+        turns = runner.run(asyncio.wait_for(calls(), timeout=30))
     assert turns <= 2 * CALLS + 5
+
+
+async def test_a_result_awaited_without_a_reference_is_kept_until_it_arrives() -> None:
+    # `await api.square(n)` leaves nothing holding the promise but the await itself. Were it let
+    # go, its import would be released before the answer came, and the await would never end.
+    driver, peer = await make_driver()
+    peer.delay = 0.002
+    api = driver.main_stub()
+    with anyio.fail_after(30):  # a guard against a hang, not a timing assertion
+        for number in range(20):
+            assert await api.square(number) == number * number
+    kinds = [[message[0] for message in write] for write in peer.writes]
+    assert kinds == [["push"], ["pull"], ["release"]] * 20
+    await driver.close()
 
 
 async def test_a_call_nobody_awaits_is_still_sent() -> None:

@@ -17,7 +17,6 @@ import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from dotdo.errors import DotDoConnectionError, ProtocolError
 from dotdo.transport.scheduler import AsyncioScheduler
@@ -102,15 +101,15 @@ class SessionDriver:
         """
         return threading.get_ident() == self._loop_thread
 
-    def _schedule(self, callback: Callable[..., object], *args: Any) -> None:
+    def _schedule(self, callback: Callable[[], object]) -> None:
         """``call_soon`` on this driver's loop, from any thread; nothing once the loop closed."""
         loop = self._loop
         if loop.is_closed():
             return
         if self._on_loop():
-            loop.call_soon(callback, *args)
+            loop.call_soon(callback)
         else:
-            loop.call_soon_threadsafe(callback, *args)
+            loop.call_soon_threadsafe(callback)
 
     def _wake_writer(self) -> None:
         if self._write_now is not None:

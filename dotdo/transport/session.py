@@ -390,8 +390,11 @@ class Session(Importer, Exporter):
             return
         if entry.resolution is None and self._imports.get(entry.id) is entry:
             del self._imports[entry.id]
-            self._send(["release", entry.id, entry.remote_refs])
-            entry.remote_refs = 0
+            self._send_release(entry)
+
+    def _send_release(self, entry: _Import) -> None:
+        self._send_text(f'["release",{entry.id},{entry.remote_refs}]')
+        entry.remote_refs = 0
 
     def _drop_import_ref_later(self, entry: _Import) -> None:
         # Called from finalizers, which may run in the middle of any other session code.
@@ -655,8 +658,7 @@ class Session(Importer, Exporter):
         if self._imports.get(entry.id) is entry:
             del self._imports[entry.id]
             if entry.remote_refs > 0 and self.abort_reason is None:
-                self._send_text(f'["release",{entry.id},{entry.remote_refs}]')
-                entry.remote_refs = 0
+                self._send_release(entry)
         self._wake_import(entry, ok, value)
 
     def _wake_import(self, entry: _Import, ok: bool, value: Any) -> None:

@@ -390,7 +390,8 @@ class Session(Importer, Exporter):
             return
         if entry.resolution is None and self._imports.get(entry.id) is entry:
             del self._imports[entry.id]
-            self._send_release(entry)
+            if entry.remote_refs > 0:  # a stream result holds none: the peer releases it
+                self._send_release(entry)
 
     def _send_release(self, entry: _Import) -> None:
         self._send_text(f'["release",{entry.id},{entry.remote_refs}]')

@@ -22,6 +22,7 @@ from dotdo.errors import (
     RpcError,
 )
 from dotdo.transport import Limits, RpcStub, memory_pair
+from dotdo.transport.hooks import Payload
 
 from .harness import CLIENT, SERVER, TestHarness
 from .targets import Api, Doubler
@@ -626,6 +627,24 @@ async def test_a_remembered_member_of_a_disposed_main_stub_raises(
         square(2)
     with pytest.raises(CapabilityError):
         api.square(2)
+    await harness.check_all_released()
+
+
+async def test_a_stream_write_dropped_before_its_answer_sends_no_release(
+    make_harness: MakeHarness,
+) -> None:
+    # A stream write's result is released by the peer itself once answered (as in the
+    # reference), so the importer holds no reference to give back: dropping it early (a
+    # cancelled writer) must not send a release, which the peer would refuse.
+    harness = make_harness(Api())
+    main = harness.stub
+
+    main._live_hook().stream(("square",), Payload([3])).dispose()
+    await harness.settle()
+
+    releases = [m for m in _messages(harness.sent_by(CLIENT)) if m[0] == "release"]
+    assert releases == []
+    assert harness.receive_errors == []
     await harness.check_all_released()
 
 
